@@ -1,0 +1,1 @@
+"""Reading and writing weights (Keras ``.weights.h5``) and training checkpoints."""

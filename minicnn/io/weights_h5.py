@@ -1,0 +1,81 @@
+"""Weights in Keras 3's ``.weights.h5`` layout, with h5py (no TensorFlow needed).
+
+Keras 3 stores each layer's variables as ``layers/<layer name>/vars/<i>``; a
+nested model adds one more level (``layers/<model>/layers/<layer>/vars/<i>``),
+and the top-level model keeps an empty ``vars`` group. minicnn writes the same
+structure, so ``keras_model.load_weights(path)`` reads minicnn's files and
+``model.load_weights(path)`` reads Keras' (for models with the same layers).
+"""
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from .atomic import atomic_path
+
+
+def _layer_entries(model, prefix="layers"):
+    """(path, layer) for every weight-owning layer, following Keras' nesting."""
+    entries = []
+    for layer in model.layers:
+        path = f"{prefix}/{layer.name}"
+        if hasattr(layer, "layers") and hasattr(layer, "_graph"):
+            entries.append((path, layer, layer._own_weights))
+            entries += _layer_entries(layer, f"{path}/layers")
+        else:
+            entries.append((path, layer, layer.weights))
+    return entries
+
+
+def save_weights(model, filepath, overwrite=True) -> None:
+    import h5py  # noqa: PLC0415
+
+    filepath = os.fspath(filepath)
+    if not filepath.endswith(".weights.h5"):
+        raise ValueError(f"save_weights: the file name must end in '.weights.h5' (as in Keras), got {filepath!r}")
+    if not overwrite and os.path.exists(filepath):
+        raise FileExistsError(f"save_weights: {filepath} exists and overwrite=False")
+    if not model.built:
+        raise ValueError(f"save_weights: model '{model.name}' is not built yet, it has no weights")
+    with atomic_path(filepath) as tmp, h5py.File(tmp, "w") as f:
+        f.create_group("vars").attrs["name"] = model.name
+        for path, layer, weights in _layer_entries(model):
+            group = f.require_group(path).create_group("vars")
+            group.attrs["name"] = layer.name
+            for i, w in enumerate(weights):
+                group.create_dataset(str(i), data=w.numpy())
+
+
+def load_weights(model, filepath) -> None:
+    """Load every weight, or, if anything does not fit, raise and change nothing."""
+    import h5py  # noqa: PLC0415
+
+    filepath = os.fspath(filepath)
+    if not os.path.exists(filepath):
+        raise FileNotFoundError(f"load_weights: no such file: {filepath}")
+    try:
+        f = h5py.File(filepath, "r")
+    except OSError as exc:
+        raise ValueError(f"load_weights: {filepath} is not a readable HDF5 weights file ({exc})") from None
+    with f:
+        plan = []
+        for path, layer, weights in _layer_entries(model):
+            group = f.get(f"{path}/vars")
+            stored = len(group) if group is not None else 0
+            if group is None and weights:
+                raise ValueError(f"load_weights: {filepath} has no weights for layer '{layer.name}' "
+                                 f"(looked for '{path}/vars'). Nothing was changed.")
+            if stored != len(weights):
+                raise ValueError(f"load_weights: layer '{layer.name}' has {len(weights)} weights but the "
+                                 f"file holds {stored}. Nothing was changed.")
+            for i, w in enumerate(weights):
+                value = np.asarray(group[str(i)])
+                if value.shape != tuple(w.shape):
+                    raise ValueError(
+                        f"load_weights: weight '{layer.name}/{w.name}' has shape {tuple(w.shape)} but the "
+                        f"file holds shape {value.shape}. Nothing was changed."
+                    )
+                plan.append((w, value))
+    for w, value in plan:
+        w.assign(value)

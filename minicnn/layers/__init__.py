@@ -1,0 +1,25 @@
+"""Layers with Keras' names: ``mc.layers.Conv2D(32, 3, padding='same')``."""
+from .base import InputSpec, Layer
+from .convolutional import Conv2D
+from .core import Activation, Dense, Dropout, Flatten, Input, InputLayer, Reshape
+from .merging import Add, Concatenate, Multiply
+from .pooling import (
+    AveragePooling2D,
+    AvgPool2D,
+    GlobalAveragePooling2D,
+    GlobalAvgPool2D,
+    GlobalMaxPool2D,
+    GlobalMaxPooling2D,
+    MaxPool2D,
+    MaxPooling2D,
+)
+from .symbolic import KerasTensor
+
+Convolution2D = Conv2D
+
+__all__ = [
+    "Activation", "Add", "AveragePooling2D", "AvgPool2D", "Concatenate", "Conv2D", "Convolution2D",
+    "Dense", "Dropout", "Flatten", "GlobalAveragePooling2D", "GlobalAvgPool2D", "GlobalMaxPool2D",
+    "GlobalMaxPooling2D", "Input", "InputLayer", "InputSpec", "KerasTensor", "Layer", "MaxPool2D",
+    "MaxPooling2D", "Multiply", "Reshape",
+]

@@ -1,0 +1,84 @@
+"""Conv2D: a learned sliding filter bank, computed as im2col + GEMM."""
+from __future__ import annotations
+
+from .. import activations, initializers
+from ..ops.conv import conv2d
+from ..ops.shapes import output_length
+from .base import InputSpec, Layer
+
+
+def normalize_tuple(value, n, name, layer):
+    """3 -> (3, 3); (3, 2) stays; anything else is a clear error."""
+    if isinstance(value, int):
+        value = (value,) * n
+    value = tuple(value)
+    if len(value) != n or not all(isinstance(v, int) and v >= 1 for v in value):
+        raise ValueError(f"{layer}: {name} must be a positive int or a tuple of {n} positive ints, got {value!r}")
+    return value
+
+
+def normalize_padding(padding, layer):
+    padding = str(padding).lower()
+    if padding not in ("valid", "same"):
+        raise ValueError(f"{layer}: padding must be 'valid' or 'same', got {padding!r}")
+    return padding
+
+
+class Conv2D(Layer):
+    """2-D convolution over NHWC inputs with an HWIO kernel (Keras' layout).
+
+    Output size per spatial axis: floor((N + 2p - ((k-1)·d + 1)) / s) + 1,
+    with Keras' 'same' padding rule (see ``minicnn/ops/shapes.py``).
+    """
+
+    def __init__(self, filters, kernel_size, strides=(1, 1), padding="valid", dilation_rate=(1, 1),
+                 activation=None, use_bias=True, kernel_initializer="glorot_uniform",
+                 bias_initializer="zeros", kernel_regularizer=None, bias_regularizer=None,
+                 data_format=None, **kwargs):
+        super().__init__(**kwargs)
+        where = f"Conv2D '{self.name}'"
+        if data_format not in (None, "channels_last"):
+            raise ValueError(f"{where}: only data_format='channels_last' (NHWC) is supported")
+        if not isinstance(filters, int) or filters < 1:
+            raise ValueError(f"{where}: filters must be a positive integer, got {filters!r}")
+        self.filters = filters
+        self.kernel_size = normalize_tuple(kernel_size, 2, "kernel_size", where)
+        self.strides = normalize_tuple(strides, 2, "strides", where)
+        self.dilation_rate = normalize_tuple(dilation_rate, 2, "dilation_rate", where)
+        if max(self.strides) > 1 and max(self.dilation_rate) > 1:
+            raise ValueError(f"{where}: strides > 1 together with dilation_rate > 1 is not supported (as in Keras)")
+        self.padding = normalize_padding(padding, where)
+        self.activation = activations.get(activation)
+        self.use_bias = use_bias
+        self.kernel_initializer = initializers.get(kernel_initializer)
+        self.bias_initializer = initializers.get(bias_initializer)
+        self.kernel_regularizer, self.bias_regularizer = kernel_regularizer, bias_regularizer
+        self.input_spec = InputSpec(ndim=4)
+
+    def build(self, input_shape):
+        c_in = input_shape[-1]
+        self.kernel = self.add_weight((*self.kernel_size, c_in, self.filters), self.kernel_initializer,
+                                      name="kernel", regularizer=self.kernel_regularizer)
+        self.bias = (self.add_weight((self.filters,), self.bias_initializer, name="bias",
+                                     regularizer=self.bias_regularizer) if self.use_bias else None)
+        self.input_spec = InputSpec(ndim=4, axes={-1: c_in})
+
+    def call(self, inputs):
+        y = conv2d(inputs, self.kernel, self.bias, self.strides, self.padding, self.dilation_rate,
+                   layer=f"Conv2D '{self.name}'")
+        return self.activation(y)
+
+    def compute_output_shape(self, input_shape):
+        n, h, w, _ = input_shape
+        out = [output_length(size, k, s, self.padding, d)
+               for size, k, s, d in zip((h, w), self.kernel_size, self.strides, self.dilation_rate)]
+        if any(o is not None and o < 1 for o in out):
+            from ..ops.shapes import WindowGeometry  # noqa: PLC0415 - raises the explanatory error
+            WindowGeometry.make(h, w, self.kernel_size, self.strides, self.padding, self.dilation_rate,
+                                layer=f"Conv2D '{self.name}'")
+        return (n, *out, self.filters)
+
+    def get_config(self):
+        return {**super().get_config(), "filters": self.filters, "kernel_size": self.kernel_size,
+                "strides": self.strides, "padding": self.padding, "dilation_rate": self.dilation_rate,
+                "activation": activations.serialize(self.activation), "use_bias": self.use_bias}

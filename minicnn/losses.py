@@ -1,0 +1,201 @@
+"""Loss functions with Keras' names, formulas and reductions.
+
+A loss turns (y_true, y_pred) into one scalar Tensor to minimise. Each class
+computes a per-sample loss and averages it over the batch (Keras'
+'sum_over_batch_size' reduction).
+
+Cross-entropies accept probabilities (``from_logits=False``, the default) or raw
+scores (``from_logits=True``). Given probabilities that a softmax/sigmoid just
+produced, they use the logits remembered on that tensor instead, which is exact
+where log(probability) would underflow (Keras does the same); otherwise the
+probabilities are clipped to [1e-7, 1 - 1e-7] before the log.
+"""
+from __future__ import annotations
+
+from .autograd import Tensor, as_tensor, math_ops
+from .backend import epsilon, get_array_module
+from .ops import loss_ops
+
+
+def _labels_to(y_true, xp, dtype):
+    """Targets as a constant array on the predictions' device and dtype."""
+    arr = y_true.data if isinstance(y_true, Tensor) else y_true
+    return xp.asarray(arr).astype(dtype, copy=False)
+
+
+def _check_same_shape(name, y_true, y_pred):
+    if tuple(y_true.shape) != tuple(y_pred.shape):
+        raise ValueError(
+            f"{name}: y_true has shape {tuple(y_true.shape)} but y_pred has shape "
+            f"{tuple(y_pred.shape)}; they must match (for integer class labels use "
+            "sparse_categorical_crossentropy)."
+        )
+
+
+class Loss:
+    """Base class: ``loss(y_true, y_pred)`` -> scalar Tensor (mean over samples)."""
+
+    name = "loss"
+
+    def __call__(self, y_true, y_pred):
+        y_pred = as_tensor(y_pred)
+        per_sample = self.per_sample(y_true, y_pred)
+        return math_ops.mean(per_sample)
+
+    def per_sample(self, y_true, y_pred):
+        raise NotImplementedError
+
+    def get_config(self):
+        return {"name": self.name, **{k: v for k, v in vars(self).items()}}
+
+
+class SparseCategoricalCrossentropy(Loss):
+    """Integer class labels (shape (N,) or (N, 1)) against K-way predictions."""
+
+    name = "sparse_categorical_crossentropy"
+
+    def __init__(self, from_logits=False):
+        self.from_logits = from_logits
+
+    def per_sample(self, y_true, y_pred):
+        xp = get_array_module(y_pred.data)
+        labels = xp.asarray(y_true.data if isinstance(y_true, Tensor) else y_true)
+        if labels.ndim == y_pred.ndim and labels.shape[-1] == 1:
+            labels = labels[..., 0]
+        if tuple(labels.shape) != tuple(y_pred.shape[:-1]):
+            raise ValueError(
+                f"{self.name}: labels have shape {tuple(labels.shape)} but predictions have "
+                f"shape {tuple(y_pred.shape)}; expected labels of shape {tuple(y_pred.shape[:-1])} "
+                f"(one integer class per sample), or (N, 1)."
+            )
+        if labels.dtype.kind == "f" and bool((labels != xp.round(labels)).any()):
+            raise ValueError(f"{self.name}: labels must be whole numbers (class indices).")
+        labels = labels.astype(xp.int64, copy=False)
+        classes = y_pred.shape[-1]
+        if labels.size and (int(labels.min()) < 0 or int(labels.max()) >= classes):
+            raise ValueError(
+                f"{self.name}: labels must be in [0, {classes}) for {classes} output classes; "
+                f"got values from {int(labels.min())} to {int(labels.max())}."
+            )
+        logits = _logits_or_log_probs(y_pred, self.from_logits)
+        return loss_ops.SparseSoftmaxCrossEntropy()(logits, labels)
+
+
+def _logits_or_log_probs(y_pred, from_logits):
+    """Logits for a softmax cross-entropy: the real logits when known, else log(clip(p))."""
+    if from_logits:
+        return y_pred
+    logits = getattr(y_pred, "keras_logits", None)
+    if logits is not None:
+        return logits
+    return math_ops.log(math_ops.clip(y_pred, epsilon(), 1.0 - epsilon()))
+
+
+class CategoricalCrossentropy(Loss):
+    """One-hot (or soft) targets of the same shape as the predictions."""
+
+    name = "categorical_crossentropy"
+
+    def __init__(self, from_logits=False):
+        self.from_logits = from_logits
+
+    def per_sample(self, y_true, y_pred):
+        xp = get_array_module(y_pred.data)
+        targets = _labels_to(y_true, xp, y_pred.dtype)
+        _check_same_shape(self.name, targets, y_pred)
+        logits = y_pred if self.from_logits else getattr(y_pred, "keras_logits", None)
+        if logits is not None:
+            return loss_ops.SoftmaxCrossEntropy()(logits, targets)
+        probs = y_pred / math_ops.sum(y_pred, axis=-1, keepdims=True)
+        probs = math_ops.clip(probs, epsilon(), 1.0 - epsilon())
+        return -math_ops.sum(math_ops.log(probs) * targets, axis=-1)
+
+
+class BinaryCrossentropy(Loss):
+    """Targets in {0, 1} (or [0, 1]) against one probability/logit per output."""
+
+    name = "binary_crossentropy"
+
+    def __init__(self, from_logits=False):
+        self.from_logits = from_logits
+
+    def per_sample(self, y_true, y_pred):
+        xp = get_array_module(y_pred.data)
+        targets = _labels_to(y_true, xp, y_pred.dtype)
+        if targets.ndim == y_pred.ndim - 1:
+            targets = targets[..., None]
+        _check_same_shape(self.name, targets, y_pred)
+        logits = y_pred if self.from_logits else getattr(y_pred, "keras_logits", None)
+        if logits is not None:
+            elementwise = loss_ops.SigmoidCrossEntropy()(logits, targets)
+        else:
+            p = math_ops.clip(y_pred, epsilon(), 1.0 - epsilon())
+            elementwise = -(math_ops.log(p) * targets + math_ops.log(1.0 - p) * (1.0 - targets))
+        return math_ops.mean(elementwise, axis=-1)
+
+
+class MeanSquaredError(Loss):
+    name = "mean_squared_error"
+
+    def per_sample(self, y_true, y_pred):
+        xp = get_array_module(y_pred.data)
+        targets = _labels_to(y_true, xp, y_pred.dtype)
+        if targets.ndim == y_pred.ndim - 1:
+            targets = targets[..., None]
+        _check_same_shape(self.name, targets, y_pred)
+        diff = y_pred - targets
+        return math_ops.mean(diff * diff, axis=-1)
+
+
+class MeanAbsoluteError(Loss):
+    name = "mean_absolute_error"
+
+    def per_sample(self, y_true, y_pred):
+        xp = get_array_module(y_pred.data)
+        targets = _labels_to(y_true, xp, y_pred.dtype)
+        if targets.ndim == y_pred.ndim - 1:
+            targets = targets[..., None]
+        _check_same_shape(self.name, targets, y_pred)
+        diff = y_pred - targets
+        return math_ops.mean(math_ops.absolute(diff), axis=-1)
+
+
+_BY_NAME = {
+    "sparse_categorical_crossentropy": SparseCategoricalCrossentropy,
+    "categorical_crossentropy": CategoricalCrossentropy,
+    "binary_crossentropy": BinaryCrossentropy,
+    "mean_squared_error": MeanSquaredError,
+    "mse": MeanSquaredError,
+    "mean_absolute_error": MeanAbsoluteError,
+    "mae": MeanAbsoluteError,
+}
+
+
+def get(identifier) -> Loss:
+    """A loss from a name, a Loss instance, or a function(y_true, y_pred)."""
+    if isinstance(identifier, Loss):
+        return identifier
+    if isinstance(identifier, str):
+        if identifier in _BY_NAME:
+            return _BY_NAME[identifier]()
+        raise ValueError(f"Unknown loss {identifier!r}. Valid names: {sorted(_BY_NAME)}")
+    if callable(identifier):
+        return _FunctionLoss(identifier)
+    raise ValueError(f"Unknown loss {identifier!r}. Valid names: {sorted(_BY_NAME)}")
+
+
+class _FunctionLoss(Loss):
+    """Wraps a user function returning per-sample (or scalar) losses."""
+
+    def __init__(self, fn):
+        self.fn = fn
+        self.name = getattr(fn, "__name__", "loss")
+
+    def per_sample(self, y_true, y_pred):
+        return as_tensor(self.fn(y_true, y_pred))
+
+
+sparse_categorical_crossentropy = SparseCategoricalCrossentropy()
+categorical_crossentropy = CategoricalCrossentropy()
+binary_crossentropy = BinaryCrossentropy()
+mean_squared_error = MeanSquaredError()

@@ -1,0 +1,130 @@
+"""Metrics: running averages over an epoch, kept on the data's device.
+
+A metric's state is two device scalars (total, count). ``update`` adds a batch
+without copying anything to the host; ``result`` reads the value once, so a GPU
+training loop synchronises only when a number is actually printed.
+
+'accuracy' means different things for different labels; ``get`` resolves it
+the way Keras does, from the loss: integer labels -> sparse categorical
+accuracy, one-hot labels -> categorical accuracy, binary labels -> binary
+accuracy.
+"""
+from __future__ import annotations
+
+from .autograd import Tensor
+from .backend import get_array_module
+
+
+def _raw(v):
+    return v.data if isinstance(v, Tensor) else v
+
+
+def sparse_categorical_accuracy(y_true, y_pred):
+    """1.0 where argmax(prediction) equals the integer label, per sample."""
+    y_pred = _raw(y_pred)
+    xp = get_array_module(y_pred)
+    labels = xp.asarray(_raw(y_true))
+    if labels.ndim == y_pred.ndim and labels.shape[-1] == 1:
+        labels = labels[..., 0]
+    return (y_pred.argmax(axis=-1) == labels.astype(xp.int64)).astype(y_pred.dtype)
+
+
+def categorical_accuracy(y_true, y_pred):
+    """1.0 where argmax(prediction) equals argmax(one-hot target)."""
+    y_pred = _raw(y_pred)
+    xp = get_array_module(y_pred)
+    return (y_pred.argmax(axis=-1) == xp.asarray(_raw(y_true)).argmax(axis=-1)).astype(y_pred.dtype)
+
+
+def binary_accuracy(y_true, y_pred, threshold=0.5):
+    """Mean over the last axis of (prediction > threshold) == target."""
+    y_pred = _raw(y_pred)
+    xp = get_array_module(y_pred)
+    y_true = xp.asarray(_raw(y_true))
+    if y_true.ndim == y_pred.ndim - 1:
+        y_true = y_true[..., None]
+    hits = (y_pred > threshold) == (y_true > 0.5)
+    return hits.astype(y_pred.dtype).mean(axis=-1)
+
+
+def _accuracy_by_shape(y_true, y_pred):
+    """'accuracy' for other losses: decide from the shapes, as Keras does."""
+    y_pred = _raw(y_pred)
+    y_true = _raw(y_true)
+    if y_pred.shape[-1] == 1:
+        return binary_accuracy(y_true, y_pred)
+    if y_true.ndim < y_pred.ndim or y_true.shape[-1] == 1:
+        return sparse_categorical_accuracy(y_true, y_pred)
+    return categorical_accuracy(y_true, y_pred)
+
+
+class Metric:
+    """A running mean of a per-sample function, accumulated on the device."""
+
+    def __init__(self, fn, name):
+        self.fn, self.name = fn, name
+        self.reset_state()
+
+    def reset_state(self):
+        self.total = 0.0
+        self.count = 0
+
+    def update_state(self, y_true, y_pred):
+        values = self.fn(y_true, y_pred)
+        self.total = self.total + values.sum()
+        self.count += values.size
+
+    def result(self) -> float:
+        return float(self.total) / self.count if self.count else 0.0
+
+
+class Mean:
+    """Running mean of scalar values weighted by a count (used for the loss)."""
+
+    def __init__(self, name="loss"):
+        self.name = name
+        self.reset_state()
+
+    def reset_state(self):
+        self.total = 0.0
+        self.count = 0
+
+    def update_state(self, value, weight=1):
+        self.total = self.total + _raw(value) * weight
+        self.count += weight
+
+    def result(self) -> float:
+        return float(self.total) / self.count if self.count else 0.0
+
+
+_FUNCTIONS = {
+    "sparse_categorical_accuracy": sparse_categorical_accuracy,
+    "categorical_accuracy": categorical_accuracy,
+    "binary_accuracy": binary_accuracy,
+}
+
+
+def get(identifier, loss=None) -> Metric:
+    """A Metric from a name ('accuracy', 'acc', or a full name) or a function.
+
+    ``loss`` (a Loss object) decides what 'accuracy' means. With a binary
+    cross-entropy on logits the threshold is 0 instead of 0.5, since a logit of 0
+    is a probability of 0.5 (Keras keeps 0.5 there, which is a known trap).
+    """
+    if isinstance(identifier, Metric):
+        return identifier
+    if identifier in ("accuracy", "acc"):
+        loss_name = getattr(loss, "name", "")
+        if loss_name == "sparse_categorical_crossentropy":
+            return Metric(sparse_categorical_accuracy, identifier)
+        if loss_name == "binary_crossentropy":
+            threshold = 0.0 if getattr(loss, "from_logits", False) else 0.5
+            return Metric(lambda t, p: binary_accuracy(t, p, threshold), identifier)
+        return Metric(_accuracy_by_shape, identifier)
+    if isinstance(identifier, str) and identifier in _FUNCTIONS:
+        return Metric(_FUNCTIONS[identifier], identifier)
+    if callable(identifier):
+        return Metric(identifier, getattr(identifier, "__name__", "metric"))
+    raise ValueError(
+        f"Unknown metric {identifier!r}. Valid names: {sorted(['accuracy', 'acc', *_FUNCTIONS])}"
+    )

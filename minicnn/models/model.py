@@ -1,0 +1,159 @@
+"""``Model``: a layer with ``compile``/``fit``/``evaluate``/``predict``.
+
+Three ways to build one, as in Keras:
+
+* functional: ``Model(inputs=x_in, outputs=y)`` over a graph of layer calls;
+* subclassing: ``class Net(Model)`` with layers as attributes and a ``call``;
+* ``Sequential`` (see ``sequential.py``), a stack of layers.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..autograd import no_grad
+from ..layers.base import InputSpec, Layer, training_scope, unique_name
+from ..layers.symbolic import KerasTensor
+from .functional import run_graph, topological_nodes
+from .summary import print_summary
+from .training import Trainer
+
+
+class Model(Trainer, Layer):
+    def __init__(self, inputs=None, outputs=None, name=None, **kwargs):
+        trainable = kwargs.pop("trainable", True)
+        super().__init__(name=name or unique_name(self._default_name()), trainable=trainable, **kwargs)
+        self._init_trainer()
+        self._graph = None
+        if inputs is not None or outputs is not None:
+            self._init_graph(inputs, outputs)
+
+    def _default_name(self):
+        return "functional" if type(self) is Model else self._snake_name()
+
+    def _snake_name(self):
+        from ..layers.base import to_snake_case  # noqa: PLC0415
+
+        return to_snake_case(type(self).__name__)
+
+    # -- functional graph ----------------------------------------------------------
+    def _init_graph(self, inputs, outputs):
+        self._single_input = isinstance(inputs, KerasTensor)
+        self._single_output = isinstance(outputs, KerasTensor)
+        ins = [inputs] if self._single_input else list(inputs)
+        outs = [outputs] if self._single_output else list(outputs)
+        for t in ins + outs:
+            if not isinstance(t, KerasTensor):
+                raise TypeError(f"Model inputs/outputs must come from Input() and layer calls, got {t!r}")
+        nodes = topological_nodes(ins, outs)
+        input_layers = [getattr(t, "input_layer", None) for t in ins]
+        layers = []
+        for layer in [l for l in input_layers if l is not None] + [n.layer for n in nodes]:
+            if all(layer is not seen for seen in layers):
+                layers.append(layer)
+        self._graph = {"inputs": ins, "outputs": outs, "nodes": nodes}
+        self._layer_list = layers
+        for layer in layers:
+            if all(layer is not t for t in self._tracked):
+                self._tracked.append(layer)
+        self.built = True
+        shapes = [t.shape for t in ins]
+        self._input_shape = shapes[0] if self._single_input else shapes
+        out_shapes = [t.shape for t in outs]
+        self._output_shape = out_shapes[0] if self._single_output else out_shapes
+        if self._single_input:
+            self.input_spec = InputSpec(ndim=len(ins[0].shape),
+                                        axes={i: s for i, s in enumerate(ins[0].shape) if i and s is not None})
+
+    @property
+    def layers(self) -> list[Layer]:
+        """The layers, in order (a functional model's list starts with its InputLayer)."""
+        if self._graph is not None:
+            return list(self._layer_list)
+        return list(self._tracked)
+
+    def get_layer(self, name=None, index=None) -> Layer:
+        if index is not None:
+            return self.layers[index]
+        for layer in self.layers:
+            if layer.name == name:
+                return layer
+        raise ValueError(f"No layer named {name!r} in model '{self.name}'. "
+                         f"Layers: {[l.name for l in self.layers]}")
+
+    @property
+    def inputs(self):
+        return self._graph["inputs"] if self._graph else None
+
+    @property
+    def outputs(self):
+        return self._graph["outputs"] if self._graph else None
+
+    @property
+    def input(self):
+        ins = self.inputs
+        if ins is None:
+            raise AttributeError(f"Model '{self.name}' has no symbolic input (it is subclassed or unbuilt).")
+        return ins[0] if len(ins) == 1 else ins
+
+    @property
+    def output(self):
+        outs = self.outputs
+        if outs is None:
+            raise AttributeError(f"Model '{self.name}' has no symbolic output (it is subclassed or unbuilt).")
+        return outs[0] if len(outs) == 1 else outs
+
+    def call(self, inputs, training=None):
+        if self._graph is None:
+            raise NotImplementedError(f"Subclassed model '{self.name}' must implement call()")
+        g = self._graph
+        given = [inputs] if self._single_input else list(inputs)
+        if len(given) != len(g["inputs"]):
+            raise ValueError(f"Model '{self.name}' expects {len(g['inputs'])} inputs, got {len(given)}")
+        values = {}
+        for kt, x in zip(g["inputs"], given):
+            check_input_against(self.name, kt, x)
+            values[id(kt)] = x
+        out = run_graph(g["nodes"], g["inputs"], g["outputs"], values, training)
+        return out[0] if self._single_output else out
+
+    def compute_output_shape(self, input_shape):
+        if self._graph is not None:
+            shapes = [t.shape for t in self._graph["inputs"]]
+            given = [tuple(input_shape)] if self._single_input else [tuple(s) for s in input_shape]
+            if all(tuple(a[1:]) == tuple(b[1:]) for a, b in zip(shapes, given)):
+                return self._output_shape
+        return super().compute_output_shape(input_shape)
+
+    # -- building subclassed models --------------------------------------------------
+    def _ensure_built(self, shapes):
+        if self._graph is None and not self.built:
+            self.built = True  # the call that follows builds every sublayer
+        super()._ensure_built(shapes)
+
+    def build(self, input_shape):
+        """Build every sublayer by running the model once on zeros of ``input_shape``.
+
+        Keras 3 builds no sublayers here; Keras 2 did, and code that calls
+        ``count_params()`` or ``summary()`` right after ``build`` relies on it.
+        """
+        self.built = True
+        if self._graph is not None:
+            return
+        shape = tuple(input_shape)
+        if any(s is None for s in shape[1:]):
+            raise ValueError(f"Model '{self.name}'.build needs known sizes except the batch, got {shape}")
+        with no_grad(), training_scope(False):
+            self(np.zeros((1, *shape[1:]), dtype=self.dtype), training=False)
+
+    def summary(self, line_length=None, print_fn=None, explain=False):
+        """Print the layer table Keras prints: Layer (type) / Output Shape / Param #."""
+        print_summary(self, line_length=line_length, print_fn=print_fn)
+
+
+def check_input_against(model_name, kt: KerasTensor, x):
+    shape = tuple(x.shape)
+    want = kt.shape
+    if len(shape) != len(want) or any(w is not None and w != s for w, s in zip(want[1:], shape[1:])):
+        raise ValueError(
+            f"Model '{model_name}' expected input of shape {want}, but got input of shape {shape}."
+        )

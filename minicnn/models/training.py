@@ -1,0 +1,287 @@
+"""The training loop: ``compile``, ``fit``, ``evaluate``, ``predict``.
+
+One training step is the whole story of deep learning in five lines
+(``train_step``): forward pass in training mode, loss, ``backward()`` to get
+every trainable weight's gradient, one optimizer update, metric bookkeeping.
+Everything else here is batching, validation, callbacks and progress output.
+"""
+from __future__ import annotations
+
+import math
+import warnings
+
+import numpy as np
+
+from .. import backend, losses, metrics, optimizers
+from ..autograd import Tensor, no_grad
+from ..callbacks import CallbackList, History, ProgressLogger
+from .data import ArrayBatches, as_array, is_batch_source, num_samples, take, validate_arrays
+
+
+class Trainer:
+    """Mixed into ``Model``: everything that trains or runs a model on data."""
+
+    def _init_trainer(self):
+        self.optimizer = None
+        self.loss = None
+        self.compiled_metrics = []
+        self.stop_training = False
+        self.history = None
+        self._compiled = False
+
+    def compile(self, optimizer="rmsprop", loss=None, metrics=None, **kwargs):
+        """Choose optimizer, loss and metrics (strings or objects)."""
+        if kwargs:
+            raise TypeError(f"compile() got unexpected keyword argument(s): {sorted(kwargs)}")
+        if loss is None:
+            raise ValueError("compile() needs a loss, e.g. loss='sparse_categorical_crossentropy'")
+        self.optimizer = optimizers.get(optimizer)
+        self.loss = losses.get(loss)
+        self.compiled_metrics = [metrics_get(m, self.loss) for m in (metrics or [])]
+        self._compiled = True
+
+    def _require_compiled(self, what):
+        if not self._compiled:
+            raise RuntimeError(f"You must call compile() on model '{self.name}' before {what}().")
+
+    # -- one step ------------------------------------------------------------------
+    def train_step(self, x, y):
+        """Forward, loss, backward, update. Returns the loss Tensor and the predictions."""
+        trainable = self.trainable_weights
+        for w in trainable:
+            w.grad = None
+        pred = self(x, training=True)
+        loss = self.loss(y, pred)
+        for penalty in self.losses:
+            loss = loss + penalty
+        loss.backward()
+        self.optimizer.apply([w.grad for w in trainable], trainable)
+        for w in trainable:
+            w.grad = None
+        return loss, pred
+
+    def train_on_batch(self, x, y, return_dict=False):
+        """One update on one batch; returns the loss (and metrics)."""
+        self._require_compiled("train_on_batch")
+        x, y = as_array(x), as_array(y)
+        validate_arrays(x, y, "train_on_batch")
+        for m in self.compiled_metrics:
+            m.reset_state()
+        loss, pred = self.train_step(x, y)
+        logs = {"loss": float(loss.data)}
+        for m in self.compiled_metrics:
+            m.update_state(y, pred)
+            logs[m.name] = m.result()
+        return logs if return_dict else (logs["loss"] if len(logs) == 1 else list(logs.values()))
+
+    # -- fit -------------------------------------------------------------------------
+    def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=None,
+            validation_split=0.0, validation_data=None, shuffle=True, initial_epoch=0,
+            steps_per_epoch=None):
+        """Train for ``epochs`` epochs; returns a ``History`` (``.history`` dict of lists).
+
+        ``validation_split`` holds out the *last* fraction of ``x``/``y`` before
+        shuffling, exactly as Keras does (so sort order matters: shuffle first).
+        """
+        self._require_compiled("fit")
+        train, val = self._prepare_fit_data(x, y, batch_size, validation_split, validation_data, shuffle)
+        if not isinstance(epochs, int) or epochs < 0:
+            raise ValueError(f"fit: epochs must be a non-negative integer, got {epochs!r}")
+        self.history = History()
+        cb = CallbackList(list(callbacks or []), self, epochs=epochs, steps=len(train),
+                          verbose=_verbosity(verbose), history=self.history)
+        self.stop_training = False
+        cb.on_train_begin()
+        for epoch in range(initial_epoch, epochs):
+            cb.on_epoch_begin(epoch)
+            logs = self._run_epoch(train, cb, steps_per_epoch)
+            if val is not None and not self.stop_training:
+                logs.update({f"val_{k}": v for k, v in self._evaluate_batches(val).items()})
+            cb.on_epoch_end(epoch, logs)
+            if self.stop_training:
+                break
+        cb.on_train_end()
+        return self.history
+
+    def _prepare_fit_data(self, x, y, batch_size, validation_split, validation_data, shuffle):
+        if batch_size is not None and (not isinstance(batch_size, int) or batch_size < 1):
+            raise ValueError(f"fit: batch_size must be a positive integer, got {batch_size!r}")
+        if not 0.0 <= validation_split < 1.0:
+            raise ValueError(f"fit: validation_split must be in [0, 1), got {validation_split}")
+        if is_batch_source(x):
+            if validation_split:
+                raise ValueError("fit: validation_split needs arrays; pass validation_data for a batch source")
+            train = x
+        else:
+            x, y = as_array(x), as_array(y)
+            validate_arrays(x, y, "fit")
+            if y is None:
+                raise ValueError("fit: y is required when x is an array")
+            if validation_split and validation_data is None:
+                n = num_samples(x)
+                split_at = int(math.floor(n * (1.0 - validation_split)))
+                if split_at in (0, n):
+                    raise ValueError(f"fit: validation_split={validation_split} leaves an empty set for {n} samples")
+                validation_data = (take(x, slice(split_at, None)), y[split_at:])
+                x, y = take(x, slice(0, split_at)), y[:split_at]
+            train = ArrayBatches(x, y, batch_size or 32, shuffle=bool(shuffle))
+        val = None
+        if validation_data is not None:
+            if is_batch_source(validation_data):
+                val = validation_data
+            else:
+                vx, vy = as_array(validation_data[0]), as_array(validation_data[1])
+                validate_arrays(vx, vy, "fit (validation_data)")
+                val = ArrayBatches(vx, vy, batch_size or 32)
+        return train, val
+
+    def _run_epoch(self, batches, cb, steps_per_epoch):
+        loss_mean = metrics.Mean("loss")
+        for m in self.compiled_metrics:
+            m.reset_state()
+        for step, (xb, yb) in enumerate(batches):
+            if steps_per_epoch is not None and step >= steps_per_epoch:
+                break
+            cb.on_train_batch_begin(step)
+            loss, pred = self.train_step(xb, yb)
+            n = num_samples(xb)
+            loss_mean.update_state(loss.data, n)
+            for m in self.compiled_metrics:
+                m.update_state(yb, pred.data)
+            if backend.get_array_module(loss.data) is np or step % 50 == 0:
+                if not bool(np.isfinite(backend.to_numpy(loss.data))):
+                    warn_nan(cb.epoch, step)
+                    self.stop_training = True
+            logs = _LazyLogs(loss_mean, self.compiled_metrics, batch_loss=loss.data)
+            cb.on_train_batch_end(step, logs)
+            if self.stop_training:
+                break
+        return dict(_LazyLogs(loss_mean, self.compiled_metrics).resolve())
+
+    # -- evaluate / predict ------------------------------------------------------------
+    def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", return_dict=False):
+        """Loss and metrics on data, in inference mode (no dropout, no gradient tape)."""
+        self._require_compiled("evaluate")
+        if is_batch_source(x):
+            batches = x
+        else:
+            x, y = as_array(x), as_array(y)
+            validate_arrays(x, y, "evaluate")
+            batches = ArrayBatches(x, y, batch_size or 32)
+        logs = self._evaluate_batches(batches)
+        if _verbosity(verbose):
+            print(" - ".join(f"{k}: {v:.4f}" for k, v in sorted(logs.items())))
+        if return_dict:
+            return logs
+        values = [logs["loss"]] + [logs[m.name] for m in self.compiled_metrics]
+        return values[0] if len(values) == 1 else values
+
+    def _evaluate_batches(self, batches) -> dict:
+        loss_mean = metrics.Mean("loss")
+        for m in self.compiled_metrics:
+            m.reset_state()
+        with no_grad():
+            for xb, yb in batches:
+                pred = self(xb, training=False)
+                loss_mean.update_state(self.loss(yb, pred).data, num_samples(xb))
+                for m in self.compiled_metrics:
+                    m.update_state(yb, pred.data)
+        return dict(_LazyLogs(loss_mean, self.compiled_metrics).resolve())
+
+    def predict(self, x, batch_size=None, verbose=0, return_numpy=True):
+        """Model outputs for ``x``, batched, in inference mode; NumPy by default."""
+        if is_batch_source(x):
+            batches = ((xb, None) for xb, *_ in x)
+        else:
+            x = as_array(x)
+            validate_arrays(x, None, "predict")
+            batches = ArrayBatches(x, None, batch_size or 32)
+        outs = []
+        with no_grad():
+            for xb, _ in batches:
+                out = self(xb, training=False)
+                outs.append(out.data if isinstance(out, Tensor) else [o.data for o in out])
+        if outs and isinstance(outs[0], list):
+            joined = [_concat([o[i] for o in outs]) for i in range(len(outs[0]))]
+            return [backend.to_numpy(j) for j in joined] if return_numpy else joined
+        joined = _concat(outs)
+        return backend.to_numpy(joined) if return_numpy else joined
+
+    def predict_on_batch(self, x):
+        with no_grad():
+            return backend.to_numpy(self(as_array(x), training=False).data)
+
+    def test_on_batch(self, x, y, return_dict=False):
+        self._require_compiled("test_on_batch")
+        return self.evaluate(x, y, batch_size=num_samples(x), verbose=0, return_dict=return_dict)
+
+    # -- weights on disk -------------------------------------------------------------------
+    def save_weights(self, filepath, overwrite=True):
+        """Write all weights to a Keras-compatible ``.weights.h5`` file, atomically."""
+        from ..io.weights_h5 import save_weights  # noqa: PLC0415 - h5py loads only when used
+
+        save_weights(self, filepath, overwrite=overwrite)
+
+    def load_weights(self, filepath):
+        """Read weights saved by ``save_weights`` or by Keras; on mismatch nothing changes."""
+        from ..io.weights_h5 import load_weights  # noqa: PLC0415
+
+        load_weights(self, filepath)
+
+
+def metrics_get(identifier, loss):
+    return metrics.get(identifier, loss)
+
+
+def _concat(arrays):
+    xp = backend.get_array_module(*arrays)
+    return xp.concatenate(arrays, axis=0) if arrays else np.zeros((0,))
+
+
+def _verbosity(verbose) -> int:
+    if verbose == "auto":
+        return 1
+    return int(verbose)
+
+
+class _LazyLogs(dict):
+    """Epoch logs whose values are read from the device only when asked for.
+
+    On a GPU, turning a running loss into a Python float forces a wait for the
+    device; callbacks that only need the values now and then stay cheap.
+    """
+
+    def __init__(self, loss_mean, metric_list, batch_loss=None):
+        super().__init__()
+        self._sources = {"loss": loss_mean, **{m.name: m for m in metric_list}}
+        self.batch_loss = batch_loss
+
+    def resolve(self) -> dict:
+        return {name: src.result() for name, src in self._sources.items()}
+
+    def __getitem__(self, key):
+        return self._sources[key].result()
+
+    def get(self, key, default=None):
+        return self[key] if key in self._sources else default
+
+    def __contains__(self, key):
+        return key in self._sources
+
+    def keys(self):
+        return self._sources.keys()
+
+    def items(self):
+        return self.resolve().items()
+
+    def __iter__(self):
+        return iter(self._sources)
+
+    def __len__(self):
+        return len(self._sources)
+
+
+def warn_nan(epoch, step):
+    warnings.warn(f"Batch {step} of epoch {epoch + 1}: the loss is NaN or infinite. Training stopped "
+                  "(TerminateOnNaN). Try a lower learning rate or check the inputs for NaN.",
+                  RuntimeWarning, stacklevel=3)

@@ -1,0 +1,73 @@
+"""Kernel slots: one name per heavy primitive, several implementations each.
+
+The layers never call an implementation directly; they ask ``kernel(slot, xp)``.
+
+============  ==================================================================
+implementation  when it is used
+============  ==================================================================
+``numpy``     the readable reference (``reference.py``); works on any ``xp``
+``numba``     compiled CPU kernels, chosen with ``MINICNN_KERNELS=numba``
+``cupy``      GPU kernels, chosen automatically for CuPy arrays
+============  ==================================================================
+
+A slot an implementation does not fill falls back to the reference, so each
+faster path can be added one kernel at a time and tested against the reference.
+"""
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+SLOTS = (
+    "im2col", "col2im",
+    "maxpool_forward", "maxpool_backward",
+    "avgpool_forward", "avgpool_backward",
+)
+IMPLEMENTATIONS = ("numpy", "numba", "cupy")
+_registry: dict[str, dict[str, object]] = {name: {} for name in IMPLEMENTATIONS}
+_loaded: set[str] = set()
+
+
+def register(implementation: str, slot: str):
+    """Decorator: make ``fn`` the ``implementation`` of kernel ``slot``."""
+    if implementation not in IMPLEMENTATIONS or slot not in SLOTS:
+        raise ValueError(f"unknown kernel {implementation}/{slot}")
+
+    def decorate(fn):
+        _registry[implementation][slot] = fn
+        return fn
+
+    return decorate
+
+
+def cpu_implementation() -> str:
+    """The CPU implementation chosen by ``MINICNN_KERNELS`` (default ``numpy``)."""
+    choice = os.environ.get("MINICNN_KERNELS", "numpy").lower()
+    if choice not in ("numpy", "numba"):
+        raise ValueError(f"MINICNN_KERNELS must be 'numpy' or 'numba', got {choice!r}")
+    return choice
+
+
+def _load(implementation: str) -> None:
+    if implementation in _loaded:
+        return
+    _loaded.add(implementation)
+    if implementation == "numpy":
+        from . import reference  # noqa: F401,PLC0415 - registers itself
+    elif implementation == "numba":
+        from . import numba_cpu  # noqa: F401,PLC0415
+    elif implementation == "cupy":
+        from . import cupy_gpu  # noqa: F401,PLC0415
+
+
+def kernel(slot: str, xp=np, implementation: str | None = None):
+    """The function filling ``slot`` for arrays of module ``xp``."""
+    if implementation is None:
+        implementation = cpu_implementation() if xp is np else "cupy"
+    _load("numpy")
+    try:
+        _load(implementation)
+    except ImportError:
+        implementation = "numpy"
+    return _registry[implementation].get(slot) or _registry["numpy"][slot]

@@ -1,0 +1,68 @@
+"""Reference kernels: plain array code that runs on NumPy or CuPy.
+
+Pooling reuses the windows of ``im2col``: a max pool is the maximum over the
+(kh, kw) axes of the window array, an average pool their mean. Backward passes
+scatter the gradient into window shape and let ``col2im`` add it up.
+"""
+from __future__ import annotations
+
+from ...backend import get_array_module
+from ..im2col import col2im, col2im_windows, im2col, im2col_windows
+from ..shapes import WindowGeometry
+from . import register
+
+register("numpy", "im2col")(im2col)
+register("numpy", "col2im")(col2im)
+
+
+@register("numpy", "maxpool_forward")
+def maxpool_forward(x, geom: WindowGeometry):
+    """Max over each window; also returns which window cell won (for backward).
+
+    Padding is -inf so that a padded cell never wins. Ties go to the first cell
+    in row-major order, so the gradient reaches exactly one input, as in TF.
+    """
+    xp = get_array_module(x)
+    windows = im2col_windows(x, geom, pad_value=-xp.inf)
+    n, oh, ow, kh, kw, c = windows.shape
+    flat = windows.reshape(n, oh, ow, kh * kw, c)
+    argmax = flat.argmax(axis=3)
+    out = xp.take_along_axis(flat, argmax[:, :, :, None, :], axis=3)[:, :, :, 0, :]
+    return out, argmax
+
+
+@register("numpy", "maxpool_backward")
+def maxpool_backward(grad, argmax, x_shape, geom: WindowGeometry):
+    """Route each output gradient to the input cell that won the max."""
+    xp = get_array_module(grad)
+    kh, kw = geom.kernel
+    n, oh, ow, c = grad.shape
+    cells = xp.arange(kh * kw).reshape(1, 1, 1, kh * kw, 1)
+    windows = (cells == argmax[:, :, :, None, :]) * grad[:, :, :, None, :]
+    return col2im_windows(windows.reshape(n, oh, ow, kh, kw, c), x_shape, geom)
+
+
+def window_counts(geom: WindowGeometry, xp, dtype):
+    """How many real (not padded) input cells each output window covers.
+
+    Keras' average pooling with padding='same' divides by this count, so the
+    padded zeros do not pull the average down at the borders.
+    """
+    ones = xp.ones((1, geom.in_h, geom.in_w, 1), dtype=dtype)
+    return im2col(ones, geom).sum(axis=1).reshape(1, geom.out_h, geom.out_w, 1)
+
+
+@register("numpy", "avgpool_forward")
+def avgpool_forward(x, geom: WindowGeometry):
+    xp = get_array_module(x)
+    windows = im2col_windows(x, geom)
+    return windows.sum(axis=(3, 4)) / window_counts(geom, xp, x.dtype)
+
+
+@register("numpy", "avgpool_backward")
+def avgpool_backward(grad, x_shape, geom: WindowGeometry):
+    xp = get_array_module(grad)
+    share = grad / window_counts(geom, xp, grad.dtype)
+    kh, kw = geom.kernel
+    windows = xp.broadcast_to(share[:, :, :, None, None, :], share.shape[:3] + (kh, kw, share.shape[3]))
+    return col2im_windows(windows, x_shape, geom)
