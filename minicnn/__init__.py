@@ -11,9 +11,11 @@ backward) -> ``ops`` (im2col, conv, pooling, kernels) -> ``layers`` -> ``models`
 """
 from . import (
     activations,
+    applications,
     autograd,
     backend,
     callbacks,
+    datasets,
     initializers,
     layers,
     losses,
@@ -29,6 +31,6 @@ from .models import Model, Sequential
 __version__ = "0.1.0"
 
 __all__ = [
-    "Input", "Model", "Sequential", "Tensor", "activations", "autograd", "backend", "callbacks",
-    "initializers", "layers", "losses", "metrics", "models", "no_grad", "optimizers", "utils",
+    "Input", "Model", "Sequential", "Tensor", "activations", "applications", "autograd", "backend", "callbacks",
+    "datasets", "initializers", "layers", "losses", "metrics", "models", "no_grad", "optimizers", "utils",
 ]

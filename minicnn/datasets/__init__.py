@@ -1,0 +1,4 @@
+"""Data sets with Keras' loaders' shapes and dtypes (``mc.datasets.cifar10.load_data()``)."""
+from . import cifar10
+
+__all__ = ["cifar10"]
