@@ -17,19 +17,22 @@ from .backend import epsilon, get_array_module
 from .ops import loss_ops
 
 
-def _labels_to(y_true, xp, dtype):
-    """Targets as a constant array on the predictions' device and dtype."""
-    arr = y_true.data if isinstance(y_true, Tensor) else y_true
-    return xp.asarray(arr).astype(dtype, copy=False)
+def dense_targets(name, y_true, y_pred, allow_missing_last_axis=True):
+    """Targets as a constant array on y_pred's device and dtype, shape-checked.
 
-
-def _check_same_shape(name, y_true, y_pred):
-    if tuple(y_true.shape) != tuple(y_pred.shape):
+    Targets of shape (N,) for predictions of shape (N, 1) gain the last axis.
+    """
+    xp = get_array_module(y_pred.data)
+    targets = xp.asarray(y_true.data if isinstance(y_true, Tensor) else y_true).astype(y_pred.dtype, copy=False)
+    if allow_missing_last_axis and targets.ndim == y_pred.ndim - 1:
+        targets = targets[..., None]
+    if tuple(targets.shape) != tuple(y_pred.shape):
         raise ValueError(
-            f"{name}: y_true has shape {tuple(y_true.shape)} but y_pred has shape "
+            f"{name}: y_true has shape {tuple(targets.shape)} but y_pred has shape "
             f"{tuple(y_pred.shape)}; they must match (for integer class labels use "
             "sparse_categorical_crossentropy)."
         )
+    return targets
 
 
 class Loss:
@@ -100,9 +103,7 @@ class CategoricalCrossentropy(Loss):
         self.from_logits = from_logits
 
     def per_sample(self, y_true, y_pred):
-        xp = get_array_module(y_pred.data)
-        targets = _labels_to(y_true, xp, y_pred.dtype)
-        _check_same_shape(self.name, targets, y_pred)
+        targets = dense_targets(self.name, y_true, y_pred, allow_missing_last_axis=False)
         logits = y_pred if self.from_logits else getattr(y_pred, "keras_logits", None)
         if logits is not None:
             return loss_ops.SoftmaxCrossEntropy()(logits, targets)
@@ -120,11 +121,7 @@ class BinaryCrossentropy(Loss):
         self.from_logits = from_logits
 
     def per_sample(self, y_true, y_pred):
-        xp = get_array_module(y_pred.data)
-        targets = _labels_to(y_true, xp, y_pred.dtype)
-        if targets.ndim == y_pred.ndim - 1:
-            targets = targets[..., None]
-        _check_same_shape(self.name, targets, y_pred)
+        targets = dense_targets(self.name, y_true, y_pred)
         logits = y_pred if self.from_logits else getattr(y_pred, "keras_logits", None)
         if logits is not None:
             elementwise = loss_ops.SigmoidCrossEntropy()(logits, targets)
@@ -138,11 +135,7 @@ class MeanSquaredError(Loss):
     name = "mean_squared_error"
 
     def per_sample(self, y_true, y_pred):
-        xp = get_array_module(y_pred.data)
-        targets = _labels_to(y_true, xp, y_pred.dtype)
-        if targets.ndim == y_pred.ndim - 1:
-            targets = targets[..., None]
-        _check_same_shape(self.name, targets, y_pred)
+        targets = dense_targets(self.name, y_true, y_pred)
         diff = y_pred - targets
         return math_ops.mean(diff * diff, axis=-1)
 
@@ -151,11 +144,7 @@ class MeanAbsoluteError(Loss):
     name = "mean_absolute_error"
 
     def per_sample(self, y_true, y_pred):
-        xp = get_array_module(y_pred.data)
-        targets = _labels_to(y_true, xp, y_pred.dtype)
-        if targets.ndim == y_pred.ndim - 1:
-            targets = targets[..., None]
-        _check_same_shape(self.name, targets, y_pred)
+        targets = dense_targets(self.name, y_true, y_pred)
         diff = y_pred - targets
         return math_ops.mean(math_ops.absolute(diff), axis=-1)
 
