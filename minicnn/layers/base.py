@@ -254,12 +254,11 @@ class Layer:
             )
 
     def _to_tensor(self, x):
+        """Raw data (NumPy/CuPy arrays, lists) becomes a Tensor on the current
+        device in this layer's dtype; uint8 images become floats here."""
         if isinstance(x, Tensor):
             return x
-        arr = np.asarray(x) if not hasattr(x, "__cuda_array_interface__") else x
-        if arr.dtype.kind in "fiub":
-            arr = backend.to_device(arr, dtype=self.dtype if arr.dtype.kind in "fiub" else None)
-        return Tensor(arr)
+        return Tensor(backend.to_device(x, dtype=self.dtype))
 
     def __call__(self, inputs, *args, training=None, **kwargs):
         if is_symbolic(inputs):
