@@ -14,6 +14,7 @@ from ..autograd import no_grad
 from ..layers.base import InputSpec, Layer, training_scope, unique_name
 from ..layers.symbolic import KerasTensor
 from .functional import run_graph, topological_nodes
+from .explain import print_explanation
 from .summary import print_summary
 from .training import Trainer
 
@@ -146,8 +147,19 @@ class Model(Trainer, Layer):
             self(np.zeros((1, *shape[1:]), dtype=self.dtype), training=False)
 
     def summary(self, line_length=None, print_fn=None, explain=False):
-        """Print the layer table Keras prints: Layer (type) / Output Shape / Param #."""
+        """Print the layer table Keras prints: Layer (type) / Output Shape / Param #.
+
+        ``explain=True`` adds ``explain()``'s worked formulas below the table.
+        """
         print_summary(self, line_length=line_length, print_fn=print_fn)
+        if explain:
+            print_explanation(self, print_fn=print_fn)
+
+    def explain(self, batch_size=None, print_fn=None):
+        """Print, per layer, the output-size formula with its numbers, the parameter
+        formula, multiply-adds and activation memory, then forward/training-step
+        totals (see ``minicnn/models/explain.py``)."""
+        print_explanation(self, batch_size=batch_size, print_fn=print_fn)
 
 
 def check_input_against(model_name, kt: KerasTensor, x):
