@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import functools
 import inspect
 import re
 import threading
@@ -88,6 +89,14 @@ class InputSpec:
 
 class Layer:
     """Base class of all layers; subclass it for custom layers (build/call)."""
+
+    def __init_subclass__(cls, **kwargs):
+        """Make every ``build`` mark the layer built, as Keras does: calling
+        ``layer.build(shape)`` yourself and then the layer must not build twice."""
+        super().__init_subclass__(**kwargs)
+        build = cls.__dict__.get("build")
+        if build is not None and not getattr(build, "_marks_built", False):
+            cls.build = _marks_built(build)
 
     def __init__(self, trainable=True, name=None, dtype=None, input_shape=None,
                  batch_size=None, input_dim=None, **kwargs):
@@ -305,6 +314,17 @@ class Layer:
 
     def __repr__(self):
         return f"<{type(self).__name__} name={self.name}, built={self.built}>"
+
+
+def _marks_built(build):
+    @functools.wraps(build)
+    def wrapper(self, *args, **kwargs):
+        result = build(self, *args, **kwargs)
+        self.built = True
+        return result
+
+    wrapper._marks_built = True
+    return wrapper
 
 
 def map_shapes(fn, shapes):
