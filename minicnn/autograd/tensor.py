@@ -83,9 +83,10 @@ class Tensor:
         xp = backend.get_array_module(self.data)
         if grad is None:
             grad = xp.ones_like(self.data)
-        self.grad = grad if self.grad is None else self.grad + grad
-        if self.creator is None:
+        if self.creator is None:  # a leaf: gradients accumulate
+            self.grad = grad if self.grad is None else self.grad + grad
             return
+        self.grad = grad  # an intermediate: only this pass counts (a retained graph may hold an old one)
         counter = itertools.count()  # tie-breaker: heap never compares Functions
         heap = [(-self.creator.generation, next(counter), self.creator)]
         queued = {id(self.creator)}
@@ -95,8 +96,8 @@ class Tensor:
         while heap:
             _, _, fn = heapq.heappop(heap)
             outputs = [ref() for ref in fn.outputs]
-            grads_out = [
-                (o.grad if o is not None and o.grad is not None else None) for o in outputs
+            grads_out = [  # only gradients that arrived in this pass (waiting), never stale ones
+                (o.grad if o is not None and id(o) in waiting else None) for o in outputs
             ]
             if all(g is None for g in grads_out):
                 grads_in = (None,) * len(fn.inputs)
@@ -111,8 +112,9 @@ class Tensor:
             for tensor, g in zip(fn.inputs, grads_in):
                 if g is None or not tensor.requires_grad:
                     continue
-                tensor.grad = g if tensor.grad is None else tensor.grad + g
                 creator = tensor.creator
+                first = creator is not None and id(tensor) not in waiting  # first contribution this pass
+                tensor.grad = g if tensor.grad is None or first else tensor.grad + g
                 if creator is not None:
                     waiting[id(tensor)] = tensor
                 if creator is not None and id(creator) not in queued:
