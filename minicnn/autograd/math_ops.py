@@ -154,8 +154,9 @@ class MatMul(Function):
         return a @ b
 
     def backward(self, g):
-        ga = g @ self.b.swapaxes(-1, -2) if self.needs_input_grad[0] else None
-        gb = self.a.swapaxes(-1, -2) @ g if self.needs_input_grad[1] else None
+        # a batched (N, T, K) @ (K, U) broadcasts b: its gradient sums over the batch axes
+        ga = unbroadcast(g @ self.b.swapaxes(-1, -2), self.a.shape) if self.needs_input_grad[0] else None
+        gb = unbroadcast(self.a.swapaxes(-1, -2) @ g, self.b.shape) if self.needs_input_grad[1] else None
         return ga, gb
 
 
