@@ -1,0 +1,84 @@
+"""What every example shares: its command line, where pictures go, and its claims.
+
+Each example takes ``--quick`` (small data, few steps: seconds on a 2-core CPU;
+this is how the tests run them) and ``--out FOLDER`` (where the PNGs and
+``claims.json`` go; default ``examples/out/<example>``).
+
+A *claim* is a fact an example demonstrates ("the naive loop and im2col agree
+to 1e-6"). ``claim(name, value)`` prints it as a ``CLAIM name = value`` line and
+``finish()`` writes all of them to ``claims.json``, so ``tests/test_examples.py``
+can check what each example says instead of trusting it.
+
+Importing this module also puts the repository root on ``sys.path``, so the
+examples run from a fresh clone without installing minicnn.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+import matplotlib  # noqa: E402
+
+matplotlib.use("Agg")  # write files; no window needed (also works in Jupyter: the PNGs are shown below)
+import matplotlib.pyplot as plt  # noqa: E402,F401 - re-exported for the examples
+
+_claims: dict = {}
+_started = time.perf_counter()
+
+
+def setup(name: str, description: str):
+    """Parse ``--quick``/``--out`` (unknown arguments, e.g. Jupyter's, are ignored)."""
+    parser = argparse.ArgumentParser(prog=name, description=description)
+    parser.add_argument("--quick", action="store_true", help="small data and few steps (seconds, for CI)")
+    parser.add_argument("--out", type=Path, default=ROOT / "examples" / "out" / name,
+                        help="folder for the pictures and claims.json")
+    args, _ = parser.parse_known_args()
+    args.out.mkdir(parents=True, exist_ok=True)
+    args.name = name
+    _claims.clear()
+    _claims["example"] = name
+    _claims["quick"] = args.quick
+    return args
+
+
+def claim(name: str, value):
+    """Record and print one checkable fact."""
+    _claims[name] = value
+    print(f"CLAIM {name} = {value}")
+    return value
+
+
+def save(fig, args, filename: str) -> Path:
+    """Save a figure as PNG in the output folder and list it among the claims."""
+    path = args.out / filename
+    if fig.get_layout_engine() is None:  # figures made with layout="constrained" lay themselves out
+        fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    _claims.setdefault("pictures", []).append(filename)
+    print(f"picture: {path}")
+    return path
+
+
+def finish(args) -> None:
+    """Write ``claims.json`` (with the wall time) into the output folder."""
+    _claims["wall_s"] = round(time.perf_counter() - _started, 2)
+    (args.out / "claims.json").write_text(json.dumps(_claims, indent=2, default=float))
+    print(f"done in {_claims['wall_s']} s; claims in {args.out / 'claims.json'}")
+
+
+def timed(fn, repeat: int = 3) -> float:
+    """Best wall time of ``repeat`` calls of ``fn`` (seconds): the least disturbed run."""
+    best = float("inf")
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t0)
+    return best
