@@ -13,6 +13,7 @@ from .pooling import (
     MaxPool2D,
     MaxPooling2D,
 )
+from .preprocessing import RandomFlip, RandomRotation, RandomTranslation, RandomZoom, Rescaling, Resizing
 from .symbolic import KerasTensor
 
 Convolution2D = Conv2D
@@ -21,5 +22,6 @@ __all__ = [
     "Activation", "Add", "AveragePooling2D", "AvgPool2D", "Concatenate", "Conv2D", "Convolution2D",
     "Dense", "Dropout", "Flatten", "GlobalAveragePooling2D", "GlobalAvgPool2D", "GlobalMaxPool2D",
     "GlobalMaxPooling2D", "Input", "InputLayer", "InputSpec", "KerasTensor", "Layer", "MaxPool2D",
-    "MaxPooling2D", "Multiply", "Reshape",
+    "MaxPooling2D", "Multiply", "RandomFlip", "RandomRotation", "RandomTranslation", "RandomZoom",
+    "Rescaling", "Reshape", "Resizing",
 ]
