@@ -284,10 +284,16 @@ class CSVLogger(Callback):
 
 
 class TerminateOnNaN(Callback):
-    """Stop training as soon as a batch loss is NaN or infinite."""
+    """Stop training as soon as a batch loss is NaN or infinite.
+
+    ``fit`` hands over the last batch's loss as ``logs.batch_loss``; with plain
+    dict logs the running ``loss`` is checked (a NaN batch makes it NaN too).
+    """
 
     def on_train_batch_end(self, batch, logs=None):
         loss = getattr(logs, "batch_loss", None)
+        if loss is None:
+            loss = (logs or {}).get("loss")
         if loss is not None and not np.isfinite(float(loss)):
             print(f"Batch {batch}: invalid loss, terminating training")
             self.model.stop_training = True
