@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+import numbers
 
 import numpy as np
 
@@ -38,6 +39,15 @@ class ArrayBatches:
             idx = (order[start:start + self.batch_size] if order is not None
                    else slice(start, start + self.batch_size))
             yield take(self.x, idx), (None if self.y is None else take(self.y, idx))
+
+
+def batch_size_or_default(batch_size, who: str) -> int:
+    """``batch_size`` checked to be a positive integer, or Keras' default 32 for None."""
+    if batch_size is None:
+        return 32
+    if isinstance(batch_size, bool) or not isinstance(batch_size, numbers.Integral) or batch_size < 1:
+        raise ValueError(f"{who}: batch_size must be a positive integer, got {batch_size!r}")
+    return int(batch_size)
 
 
 def validate_arrays(x, y, who: str):

@@ -49,8 +49,14 @@ def _line(left, mid, right, fill):
     return left + mid.join(fill * (w + 2) for w in WIDTHS) + right
 
 
+def _wrap(text, width):
+    """Wrap at spaces; a word too long for the column is cut with '…' (as Keras' table does)."""
+    lines = textwrap.wrap(text, width, break_long_words=False) or [""]
+    return [line if len(line) <= width else line[:width - 1] + "…" for line in lines]
+
+
 def _cells(values, bar):
-    wrapped = [textwrap.wrap(v, w, break_long_words=True) or [""] for v, w in zip(values, WIDTHS)]
+    wrapped = [_wrap(v, w) for v, w in zip(values, WIDTHS)]
     height = max(len(c) for c in wrapped)
     lines = []
     for i in range(height):

@@ -15,7 +15,8 @@ import numpy as np
 from .. import backend, losses, metrics, optimizers
 from ..autograd import Tensor, no_grad
 from ..callbacks import CallbackList, History, ProgressLogger
-from .data import ArrayBatches, as_array, is_batch_source, num_samples, take, validate_arrays
+from .data import (ArrayBatches, as_array, batch_size_or_default, is_batch_source, num_samples, take,
+                   validate_arrays)
 
 
 class Trainer:
@@ -104,8 +105,7 @@ class Trainer:
         return self.history
 
     def _prepare_fit_data(self, x, y, batch_size, validation_split, validation_data, shuffle):
-        if batch_size is not None and (not isinstance(batch_size, int) or batch_size < 1):
-            raise ValueError(f"fit: batch_size must be a positive integer, got {batch_size!r}")
+        batch_size = batch_size_or_default(batch_size, "fit")
         if not 0.0 <= validation_split < 1.0:
             raise ValueError(f"fit: validation_split must be in [0, 1), got {validation_split}")
         if is_batch_source(x):
@@ -167,7 +167,7 @@ class Trainer:
         else:
             x, y = as_array(x), as_array(y)
             validate_arrays(x, y, "evaluate")
-            batches = ArrayBatches(x, y, batch_size or 32)
+            batches = ArrayBatches(x, y, batch_size_or_default(batch_size, "evaluate"))
         logs = self._evaluate_batches(batches)
         if _verbosity(verbose):
             print(" - ".join(f"{k}: {v:.4f}" for k, v in sorted(logs.items())))
@@ -195,7 +195,7 @@ class Trainer:
         else:
             x = as_array(x)
             validate_arrays(x, None, "predict")
-            batches = ArrayBatches(x, None, batch_size or 32)
+            batches = ArrayBatches(x, None, batch_size_or_default(batch_size, "predict"))
         outs = []
         with no_grad():
             for xb, _ in batches:
