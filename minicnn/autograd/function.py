@@ -14,7 +14,7 @@ import contextlib
 import threading
 import weakref
 
-from .. import backend
+from .. import backend, profiler
 
 _config = threading.local()
 
@@ -52,7 +52,9 @@ class Function:
         from .tensor import Tensor, as_tensor  # noqa: PLC0415 - tensor imports this module
 
         tensors = [as_tensor(x) for x in inputs]
-        arrays = self.forward(*[t.data for t in tensors])
+        arrays = [t.data for t in tensors]
+        arrays = (profiler.timed(self, "forward", self.forward, arrays) if profiler.active
+                  else self.forward(*arrays))
         single = not isinstance(arrays, tuple)
         outputs = [Tensor(a) for a in ((arrays,) if single else arrays)]
         if grad_enabled() and any(t.requires_grad for t in tensors):

@@ -18,7 +18,7 @@ import itertools
 
 import numpy as np
 
-from .. import backend
+from .. import backend, profiler
 
 
 class Tensor:
@@ -87,6 +87,8 @@ class Tensor:
             self.grad = grad if self.grad is None else self.grad + grad
             return
         self.grad = grad  # an intermediate: only this pass counts (a retained graph may hold an old one)
+        if profiler.active:
+            profiler.count_step()
         counter = itertools.count()  # tie-breaker: heap never compares Functions
         heap = [(-self.creator.generation, next(counter), self.creator)]
         queued = {id(self.creator)}
@@ -106,7 +108,8 @@ class Tensor:
                     g if g is not None else xp.zeros_like(o.data) if o is not None else None
                     for g, o in zip(grads_out, outputs)
                 ]
-                grads_in = fn.backward(*grads_out)
+                grads_in = (profiler.timed(fn, "backward", fn.backward, grads_out) if profiler.active
+                            else fn.backward(*grads_out))
                 if not isinstance(grads_in, tuple):
                     grads_in = (grads_in,)
             for tensor, g in zip(fn.inputs, grads_in):
