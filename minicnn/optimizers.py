@@ -19,6 +19,7 @@ from __future__ import annotations
 import math
 
 from .backend import get_array_module
+from .ops.kernels import kernel
 
 
 class Optimizer:
@@ -147,16 +148,11 @@ class Adam(Optimizer):
         return slots
 
     def update(self, w, g, slots, lr):
-        xp = get_array_module(w)
         t = self.iterations
         alpha = lr * math.sqrt(1 - self.beta_2 ** t) / (1 - self.beta_1 ** t)
-        m, v = slots["m"], slots["v"]
-        m += (g - m) * (1 - self.beta_1)
-        v += (g * g - v) * (1 - self.beta_2)
-        if self.amsgrad:
-            xp.maximum(slots["v_hat"], v, out=slots["v_hat"])
-            v = slots["v_hat"]
-        w -= (m * alpha) / (xp.sqrt(v) + self.epsilon)
+        # the formulas of the module docstring, in ops/kernels/reference.py (or compiled)
+        kernel("adam_update", get_array_module(w))(w, g, slots["m"], slots["v"], slots.get("v_hat"),
+                                                   alpha, self.beta_1, self.beta_2, self.epsilon)
 
 
 class AdamW(Adam):

@@ -23,6 +23,8 @@ SLOTS = (
     "im2col", "col2im",
     "maxpool_forward", "maxpool_backward",
     "avgpool_forward", "avgpool_backward",
+    "relu_forward", "relu_backward",
+    "adam_update",
 )
 IMPLEMENTATIONS = ("numpy", "numba", "cupy")
 _registry: dict[str, dict[str, object]] = {name: {} for name in IMPLEMENTATIONS}

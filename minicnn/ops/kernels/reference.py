@@ -66,3 +66,30 @@ def avgpool_backward(grad, x_shape, geom: WindowGeometry):
     kh, kw = geom.kernel
     windows = xp.broadcast_to(share[:, :, :, None, None, :], share.shape[:3] + (kh, kw, share.shape[3]))
     return col2im_windows(windows, x_shape, geom)
+
+
+@register("numpy", "relu_forward")
+def relu_forward(x):
+    """max(x, 0), and the mask of where x passed (the local slope, 1 or 0)."""
+    return get_array_module(x).maximum(x, 0), x > 0
+
+
+@register("numpy", "relu_backward")
+def relu_backward(grad, mask):
+    return grad * mask
+
+
+@register("numpy", "adam_update")
+def adam_update(w, g, m, v, v_hat, alpha, beta_1, beta_2, epsilon):
+    """One Adam step in place (formulas in ``minicnn/optimizers.py``).
+
+    ``alpha`` is the bias-corrected step size lr·sqrt(1-β2ᵗ)/(1-β1ᵗ);
+    ``v_hat`` is AMSGrad's running maximum of v, or None.
+    """
+    xp = get_array_module(w)
+    m += (g - m) * (1 - beta_1)
+    v += (g * g - v) * (1 - beta_2)
+    if v_hat is not None:
+        xp.maximum(v_hat, v, out=v_hat)
+        v = v_hat
+    w -= (m * alpha) / (xp.sqrt(v) + epsilon)

@@ -1,0 +1,326 @@
+"""Numba kernels: the reference algorithms as compiled loops over the batch.
+
+NumPy is fast at one big operation (a GEMM, an elementwise ufunc) and slow at
+many small strided copies, scatters and chains of temporaries. These kernels
+replace exactly those parts; the GEMMs stay on BLAS. Every kernel:
+
+* computes the same thing as ``reference.py`` (the tests compare them over
+  hypothesis-drawn shapes to float32 rounding);
+* runs the batch axis in parallel (``prange``): each image is written by one
+  thread only, so scatter-adds (col2im, pooling backward) need no locks;
+* reads padding implicitly (a bounds test instead of a padded copy);
+* is compiled once per dtype on first use and cached on disk (``cache=True``),
+  so later processes load it in milliseconds.
+
+``fastmath=False`` keeps IEEE float semantics, the same as NumPy's.
+"""
+from __future__ import annotations
+
+import numba
+import numpy as np
+from numba import njit, prange
+
+from ..shapes import WindowGeometry
+from . import register
+
+_JIT = dict(parallel=True, fastmath=False, cache=True)
+SMALL = 1 << 15  # below this many output values a job runs on one thread
+
+
+def _launch(loop, size, *args):
+    """Run a compiled loop; a small job runs on one thread, because waking the
+    other threads would cost more than they save (on a busy machine, far more)."""
+    if size >= SMALL:
+        loop(*args)
+        return
+    threads = numba.get_num_threads()
+    numba.set_num_threads(1)
+    try:
+        loop(*args)
+    finally:
+        numba.set_num_threads(threads)
+
+
+def _geometry(geom: WindowGeometry):
+    """The window sweep as plain ints, the form the compiled loops take."""
+    (kh, kw), (sh, sw), (dh, dw) = geom.kernel, geom.strides, geom.dilation
+    return kh, kw, sh, sw, dh, dw, geom.pads[0][0], geom.pads[1][0], geom.out_h, geom.out_w
+
+
+@njit(inline="always")
+def _span(pos, k, stride, dilation, pad, size):
+    """Offsets i in [first, stop) whose pixel pos·stride + i·dilation - pad lies
+    inside the image (0 <= pixel < size): the real, unpadded cells of a window."""
+    start = pos * stride - pad
+    first = max(0, (-start + dilation - 1) // dilation)
+    stop = min(k, (size - start + dilation - 1) // dilation)
+    return first, max(first, stop)
+
+
+# -- im2col / col2im ------------------------------------------------------------
+@njit(**_JIT)
+def _im2col(x, cols, kh, kw, sh, sw, dh, dw, top, left, oh, ow):
+    n, h, w, c = x.shape
+    for b in prange(n):
+        for y in range(oh):
+            for xo in range(ow):
+                row = (b * oh + y) * ow + xo
+                for i in range(kh):
+                    r = y * sh + i * dh - top
+                    for j in range(kw):
+                        s = xo * sw + j * dw - left
+                        base = (i * kw + j) * c
+                        if 0 <= r < h and 0 <= s < w:
+                            for ch in range(c):
+                                cols[row, base + ch] = x[b, r, s, ch]
+                        else:
+                            for ch in range(c):
+                                cols[row, base + ch] = 0
+
+
+@register("numba", "im2col")
+def im2col(x, geom: WindowGeometry):
+    kh, kw = geom.kernel
+    cols = np.empty((x.shape[0] * geom.out_h * geom.out_w, kh * kw * x.shape[3]), dtype=x.dtype)
+    _launch(_im2col, cols.size, np.ascontiguousarray(x), cols, *_geometry(geom))
+    return cols
+
+
+@njit(**_JIT)
+def _col2im(cols, out, kh, kw, sh, sw, dh, dw, top, left, oh, ow):
+    n, h, w, c = out.shape
+    for b in prange(n):
+        for y in range(oh):
+            for xo in range(ow):
+                row = (b * oh + y) * ow + xo
+                i0, i1 = _span(y, kh, sh, dh, top, h)
+                j0, j1 = _span(xo, kw, sw, dw, left, w)
+                for i in range(i0, i1):
+                    r = y * sh + i * dh - top
+                    for j in range(j0, j1):
+                        s = xo * sw + j * dw - left
+                        base = (i * kw + j) * c
+                        for ch in range(c):
+                            out[b, r, s, ch] += cols[row, base + ch]
+
+
+@register("numba", "col2im")
+def col2im(cols, x_shape, geom: WindowGeometry):
+    out = np.zeros(x_shape, dtype=cols.dtype)
+    _launch(_col2im, cols.size, np.ascontiguousarray(cols), out, *_geometry(geom))
+    return out
+
+
+# -- max pooling ------------------------------------------------------------------
+@njit(**_JIT)
+def _maxpool_2x2(x, out, arg):
+    """The common case (2x2 window, stride 2, no padding): no bounds tests."""
+    n, oh, ow, c = out.shape
+    for b in prange(n):
+        for y in range(oh):
+            for xo in range(ow):
+                for ch in range(c):
+                    best, cell = x[b, 2 * y, 2 * xo, ch], 0
+                    for k in range(1, 4):
+                        v = x[b, 2 * y + k // 2, 2 * xo + k % 2, ch]
+                        if v > best or (v != v and best == best):
+                            best, cell = v, k
+                    out[b, y, xo, ch] = best
+                    arg[b, y, xo, ch] = cell
+
+
+@njit(**_JIT)
+def _maxpool(x, out, arg, kh, kw, sh, sw, dh, dw, top, left, oh, ow):
+    """Any window; padded cells count as -inf. Ties and NaN: the first cell wins,
+    as ``argmax`` decides in the reference."""
+    n, h, w, c = x.shape
+    for b in prange(n):
+        for y in range(oh):
+            for xo in range(ow):
+                for ch in range(c):
+                    out[b, y, xo, ch] = -np.inf
+                    arg[b, y, xo, ch] = 0
+                i0, i1 = _span(y, kh, sh, dh, top, h)
+                j0, j1 = _span(xo, kw, sw, dw, left, w)
+                for i in range(i0, i1):
+                    r = y * sh + i * dh - top
+                    for j in range(j0, j1):
+                        s = xo * sw + j * dw - left
+                        for ch in range(c):
+                            v, best = x[b, r, s, ch], out[b, y, xo, ch]
+                            if v > best or (v != v and best == best):
+                                out[b, y, xo, ch] = v
+                                arg[b, y, xo, ch] = i * kw + j
+
+
+def _is_2x2(geom: WindowGeometry) -> bool:
+    return (geom.kernel == (2, 2) and geom.strides == (2, 2) and geom.dilation == (1, 1)
+            and geom.pads == ((0, 0), (0, 0)))
+
+
+@register("numba", "maxpool_forward")
+def maxpool_forward(x, geom: WindowGeometry):
+    """Like the reference: the maxima and, per output, the winning window cell
+    (row-major index in the window; stored in the smallest integer type)."""
+    kh, kw = geom.kernel
+    x = np.ascontiguousarray(x)
+    out = np.empty((x.shape[0], geom.out_h, geom.out_w, x.shape[3]), dtype=x.dtype)
+    arg = np.empty(out.shape, dtype=np.uint8 if kh * kw <= 256 else np.int32)
+    if _is_2x2(geom):
+        _launch(_maxpool_2x2, x.size, x, out, arg)
+    else:
+        _launch(_maxpool, x.size, x, out, arg, *_geometry(geom))
+    return out, arg
+
+
+@njit(**_JIT)
+def _maxpool_backward(g, arg, out, kh, kw, sh, sw, dh, dw, top, left, oh, ow):
+    n, h, w, c = out.shape
+    for b in prange(n):
+        for y in range(oh):
+            for xo in range(ow):
+                for ch in range(c):
+                    cell = np.int64(arg[b, y, xo, ch])
+                    r = y * sh + (cell // kw) * dh - top
+                    s = xo * sw + (cell % kw) * dw - left
+                    if 0 <= r < h and 0 <= s < w:
+                        out[b, r, s, ch] += g[b, y, xo, ch]
+
+
+@njit(**_JIT)
+def _maxpool_2x2_backward(g, arg, out):
+    """2x2 stride-2 windows tile the image: every input cell is written once
+    (the winner gets the gradient, the rest 0), so ``out`` needs no zeroing."""
+    n, h, w, c = out.shape
+    _, oh, ow, _ = g.shape
+    for b in prange(n):
+        for y in range(oh):
+            for xo in range(ow):
+                for k in range(4):
+                    for ch in range(c):
+                        out[b, 2 * y + k // 2, 2 * xo + k % 2, ch] = g[b, y, xo, ch] if arg[b, y, xo, ch] == k else 0
+        out[b, 2 * oh:, :, :] = 0  # an odd last row / column belongs to no window
+        out[b, :, 2 * ow:, :] = 0
+
+
+@register("numba", "maxpool_backward")
+def maxpool_backward(grad, argmax, x_shape, geom: WindowGeometry):
+    grad = np.ascontiguousarray(grad)
+    if _is_2x2(geom):
+        out = np.empty(x_shape, dtype=grad.dtype)
+        _launch(_maxpool_2x2_backward, out.size, grad, argmax, out)
+    else:
+        out = np.zeros(x_shape, dtype=grad.dtype)
+        _launch(_maxpool_backward, out.size, grad, argmax, out, *_geometry(geom))
+    return out
+
+
+# -- average pooling ----------------------------------------------------------------
+@njit(**_JIT)
+def _avgpool(x, out, kh, kw, sh, sw, dh, dw, top, left, oh, ow):
+    """Mean over the real (unpadded) cells of each window, as Keras."""
+    n, h, w, c = x.shape
+    for b in prange(n):
+        for y in range(oh):
+            for xo in range(ow):
+                i0, i1 = _span(y, kh, sh, dh, top, h)
+                j0, j1 = _span(xo, kw, sw, dw, left, w)
+                for ch in range(c):
+                    out[b, y, xo, ch] = 0
+                for i in range(i0, i1):
+                    for j in range(j0, j1):
+                        for ch in range(c):
+                            out[b, y, xo, ch] += x[b, y * sh + i * dh - top, xo * sw + j * dw - left, ch]
+                count = (i1 - i0) * (j1 - j0)
+                for ch in range(c):
+                    out[b, y, xo, ch] /= count
+
+
+@register("numba", "avgpool_forward")
+def avgpool_forward(x, geom: WindowGeometry):
+    out = np.empty((x.shape[0], geom.out_h, geom.out_w, x.shape[3]), dtype=x.dtype)
+    _launch(_avgpool, x.size, np.ascontiguousarray(x), out, *_geometry(geom))
+    return out
+
+
+@njit(**_JIT)
+def _avgpool_backward(g, out, kh, kw, sh, sw, dh, dw, top, left, oh, ow):
+    """Each real cell of a window receives an equal share of its gradient."""
+    n, h, w, c = out.shape
+    for b in prange(n):
+        for y in range(oh):
+            for xo in range(ow):
+                i0, i1 = _span(y, kh, sh, dh, top, h)
+                j0, j1 = _span(xo, kw, sw, dw, left, w)
+                count = (i1 - i0) * (j1 - j0)
+                for i in range(i0, i1):
+                    for j in range(j0, j1):
+                        for ch in range(c):
+                            out[b, y * sh + i * dh - top, xo * sw + j * dw - left, ch] += g[b, y, xo, ch] / count
+
+
+@register("numba", "avgpool_backward")
+def avgpool_backward(grad, x_shape, geom: WindowGeometry):
+    out = np.zeros(x_shape, dtype=grad.dtype)
+    _launch(_avgpool_backward, out.size, np.ascontiguousarray(grad), out, *_geometry(geom))
+    return out
+
+
+# -- ReLU ---------------------------------------------------------------------------------
+@njit(**_JIT)
+def _relu(x, y, mask):
+    for i in prange(x.size):
+        v = x[i]
+        mask[i] = v > 0
+        y[i] = 0 if v < 0 else v  # NaN passes through, as with np.maximum
+
+
+@register("numba", "relu_forward")
+def relu_forward(x):
+    x = np.ascontiguousarray(x)
+    y, mask = np.empty_like(x), np.empty(x.shape, dtype=np.bool_)
+    _launch(_relu, x.size, x.reshape(-1), y.reshape(-1), mask.reshape(-1))
+    return y, mask
+
+
+@njit(**_JIT)
+def _relu_backward(g, mask, out):
+    for i in prange(g.size):
+        out[i] = g[i] * mask[i]
+
+
+@register("numba", "relu_backward")
+def relu_backward(grad, mask):
+    grad = np.ascontiguousarray(grad)
+    out = np.empty_like(grad)
+    _launch(_relu_backward, grad.size, grad.reshape(-1), mask.reshape(-1), out.reshape(-1))
+    return out
+
+
+# -- Adam ---------------------------------------------------------------------------------
+@njit(**_JIT)
+def _adam(w, g, m, v, v_hat, use_v_hat, alpha, one_minus_b1, one_minus_b2, eps):
+    for i in prange(w.size):
+        gi = g[i]
+        mi = m[i] + (gi - m[i]) * one_minus_b1
+        vi = v[i] + (gi * gi - v[i]) * one_minus_b2
+        m[i], v[i] = mi, vi
+        if use_v_hat:
+            vi = max(v_hat[i], vi)
+            v_hat[i] = vi
+        w[i] -= (mi * alpha) / (np.sqrt(vi) + eps)
+
+
+@register("numba", "adam_update")
+def adam_update(w, g, m, v, v_hat, alpha, beta_1, beta_2, epsilon):
+    """One pass over the weights instead of NumPy's chain of temporaries. The
+    scalars are cast to the weights' dtype first, as NumPy does with Python floats."""
+    if not all(a.flags.c_contiguous for a in (w, g, m, v)):
+        from .reference import adam_update as reference  # noqa: PLC0415 - rare: strided weights
+
+        return reference(w, g, m, v, v_hat, alpha, beta_1, beta_2, epsilon)
+    t = w.dtype.type
+    flat = [a.reshape(-1) for a in (w, g, m, v)]
+    hat = m.reshape(-1) if v_hat is None else v_hat.reshape(-1)
+    _launch(_adam, w.size, *flat, hat, v_hat is not None, t(alpha), t(1 - beta_1), t(1 - beta_2), t(epsilon))
+    return None

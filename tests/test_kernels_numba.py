@@ -1,0 +1,192 @@
+"""The Numba kernels compute what the NumPy reference kernels compute.
+
+For every slot that ``numba_cpu`` fills, hypothesis draws shapes, windows,
+strides, dilations and paddings, and the two implementations must agree to
+float32 rounding (copies and maxima exactly; sums up to a different order of
+additions). Then whole Conv2D / pooling / ReLU forward+backward passes are
+compared with ``MINICNN_KERNELS`` switched between ``numpy`` and ``numba``.
+"""
+import contextlib
+import math
+import os
+
+import numpy as np
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
+
+from minicnn.autograd import Tensor
+from minicnn.ops import activation_ops, kernels
+from minicnn.ops.conv import conv2d
+from minicnn.ops.kernels import numba_cpu, reference
+from minicnn.ops.pool import avg_pool2d, max_pool2d
+from minicnn.ops.shapes import WindowGeometry
+
+SETTINGS = settings(max_examples=25, deadline=None)
+FILLED = ("im2col", "col2im", "maxpool_forward", "maxpool_backward", "avgpool_forward",
+          "avgpool_backward", "relu_forward", "relu_backward", "adam_update")
+
+window = st.fixed_dictionaries({
+    "n": st.integers(1, 3), "h": st.integers(1, 9), "w": st.integers(1, 9), "c": st.integers(1, 5),
+    "kh": st.integers(1, 4), "kw": st.integers(1, 4), "sh": st.integers(1, 3), "sw": st.integers(1, 3),
+    "dh": st.integers(1, 2), "dw": st.integers(1, 2), "padding": st.sampled_from(["valid", "same"]),
+    "seed": st.integers(0, 2**16),
+})
+
+
+def geometry(p):
+    try:
+        return WindowGeometry.make(p["h"], p["w"], (p["kh"], p["kw"]), (p["sh"], p["sw"]),
+                                   p["padding"], (p["dh"], p["dw"]))
+    except ValueError:
+        assume(False)
+
+
+def data(p, *shape, dtype=np.float32):
+    return np.random.default_rng(p["seed"]).standard_normal(shape).astype(dtype)
+
+
+def close(a, b):
+    """Equal to float32 rounding, allowing for a different order of additions."""
+    np.testing.assert_allclose(a, b, rtol=2e-6, atol=2e-6 * (1 + np.abs(b).max(initial=0)))
+
+
+@contextlib.contextmanager
+def kernels_env(name):
+    """Run a block with ``MINICNN_KERNELS=name``, restoring the old value after."""
+    old = os.environ.get("MINICNN_KERNELS")
+    os.environ["MINICNN_KERNELS"] = name
+    try:
+        yield
+    finally:
+        if old is None:
+            del os.environ["MINICNN_KERNELS"]
+        else:
+            os.environ["MINICNN_KERNELS"] = old
+
+
+def test_numba_fills_every_slot_it_claims():
+    """Guard against a vacuous pass: the numba registry really holds these kernels."""
+    for slot in FILLED:
+        assert kernels.kernel(slot, np, "numba") is getattr(numba_cpu, slot)
+        assert kernels.kernel(slot, np, "numpy") is not getattr(numba_cpu, slot)
+
+
+@SETTINGS
+@given(window)
+def test_im2col_and_col2im(p):
+    g = geometry(p)
+    x = data(p, p["n"], p["h"], p["w"], p["c"])
+    np.testing.assert_array_equal(numba_cpu.im2col(x, g), reference.im2col(x, g))
+    cols = data(p, p["n"] * g.out_h * g.out_w, p["kh"] * p["kw"] * p["c"])
+    close(numba_cpu.col2im(cols, x.shape, g), reference.col2im(cols, x.shape, g))
+
+
+@SETTINGS
+@given(window)
+def test_max_pooling(p):
+    g = geometry(p)
+    x = data(p, p["n"], p["h"], p["w"], p["c"])
+    x[..., 0] = np.round(x[..., 0])  # ties: the first window cell must win in both
+    out, arg = numba_cpu.maxpool_forward(x, g)
+    ref_out, ref_arg = reference.maxpool_forward(x, g)
+    np.testing.assert_array_equal(out, ref_out)
+    np.testing.assert_array_equal(arg, ref_arg)
+    grad = data(p, *out.shape)
+    close(numba_cpu.maxpool_backward(grad, arg, x.shape, g),
+          reference.maxpool_backward(grad, ref_arg, x.shape, g))
+
+
+@SETTINGS
+@given(st.integers(1, 3), st.integers(1, 6), st.integers(1, 6), st.integers(1, 4), st.integers(0, 99))
+def test_max_pooling_2x2_fast_path(n, oh, ow, c, seed):
+    """2x2 stride-2 windows use their own loop; odd sizes leave a row/column out."""
+    rng = np.random.default_rng(seed)
+    h, w = 2 * oh + seed % 2, 2 * ow + (seed // 2) % 2
+    g = WindowGeometry.make(h, w, (2, 2), (2, 2), "valid")
+    x = rng.integers(-3, 3, size=(n, h, w, c)).astype(np.float32)  # many ties
+    out, arg = numba_cpu.maxpool_forward(x, g)
+    ref_out, ref_arg = reference.maxpool_forward(x, g)
+    np.testing.assert_array_equal(out, ref_out)
+    np.testing.assert_array_equal(arg, ref_arg)
+    grad = rng.standard_normal(out.shape).astype(np.float32)
+    np.testing.assert_array_equal(numba_cpu.maxpool_backward(grad, arg, x.shape, g),
+                                  reference.maxpool_backward(grad, ref_arg, x.shape, g))
+
+
+@SETTINGS
+@given(window)
+def test_average_pooling(p):
+    assume(p["dh"] == p["dw"] == 1)  # pooling windows are not dilated
+    g = geometry(p)
+    x = data(p, p["n"], p["h"], p["w"], p["c"])
+    out = numba_cpu.avgpool_forward(x, g)
+    close(out, reference.avgpool_forward(x, g))
+    grad = data(p, *out.shape)
+    close(numba_cpu.avgpool_backward(grad, x.shape, g), reference.avgpool_backward(grad, x.shape, g))
+
+
+@SETTINGS
+@given(st.lists(st.integers(1, 6), min_size=1, max_size=4), st.integers(0, 99),
+       st.sampled_from([np.float32, np.float64]))
+def test_relu(shape, seed, dtype):
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal(shape).astype(dtype)
+    x.flat[0] = 0.0  # the kink: slope 0, as the reference
+    y, mask = numba_cpu.relu_forward(x)
+    ref_y, ref_mask = reference.relu_forward(x)
+    np.testing.assert_array_equal(y, ref_y)
+    np.testing.assert_array_equal(mask, ref_mask)
+    g = rng.standard_normal(shape).astype(dtype)
+    np.testing.assert_array_equal(numba_cpu.relu_backward(g, mask), reference.relu_backward(g, ref_mask))
+
+
+@SETTINGS
+@given(st.integers(1, 300), st.integers(1, 5), st.booleans(), st.sampled_from([np.float32, np.float64]),
+       st.integers(0, 99))
+def test_adam_update(size, steps, amsgrad, dtype, seed):
+    rng = np.random.default_rng(seed)
+    state = {impl: [rng.standard_normal(size).astype(dtype)] for impl in ("numba", "numpy")}
+    state["numpy"] = [state["numba"][0].copy()]
+    for impl in state:
+        w = state[impl][0]
+        state[impl] += [np.zeros_like(w), np.zeros_like(w), np.zeros_like(w) if amsgrad else None]
+    for t in range(1, steps + 1):
+        g = rng.standard_normal(size).astype(dtype)
+        alpha = 1e-2 * math.sqrt(1 - 0.999 ** t) / (1 - 0.9 ** t)  # a Python float, as in Adam
+        numba_cpu.adam_update(*state["numba"][:1], g, *state["numba"][1:], alpha, 0.9, 0.999, 1e-7)
+        reference.adam_update(*state["numpy"][:1], g, *state["numpy"][1:], alpha, 0.9, 0.999, 1e-7)
+    for ours, ref in zip(state["numba"], state["numpy"]):
+        if ref is not None:
+            np.testing.assert_allclose(ours, ref, rtol=4e-7 if dtype == np.float32 else 1e-15, atol=0)
+
+
+def run_layer(op, x, weights=()):
+    """Forward and backward through ``op``; returns the output and all gradients."""
+    tensors = [Tensor(a.copy(), requires_grad=True) for a in (x, *weights)]
+    y = op(*tensors)
+    g = np.random.default_rng(7).standard_normal(y.shape).astype(x.dtype)
+    y.backward(g)
+    return [y.data] + [t.grad for t in tensors]
+
+
+@SETTINGS
+@given(window, st.integers(1, 4))
+def test_whole_conv_and_pools_with_kernels_switched(p, filters):
+    geometry(p)  # skips windows that do not fit
+    x = data(p, p["n"], p["h"], p["w"], p["c"])
+    w = data(p, p["kh"], p["kw"], p["c"], filters)
+    b = data(p, filters)
+    ops = [
+        (lambda x, w, b: conv2d(x, w, b, (p["sh"], p["sw"]), p["padding"], (p["dh"], p["dw"])), (w, b)),
+        (lambda x: activation_ops.ReLU()(x), ()),
+    ]
+    if p["dh"] == p["dw"] == 1:  # pooling has no dilation
+        ops += [(lambda x: max_pool2d(x, (p["kh"], p["kw"]), (p["sh"], p["sw"]), p["padding"]), ()),
+                (lambda x: avg_pool2d(x, (p["kh"], p["kw"]), (p["sh"], p["sw"]), p["padding"]), ())]
+    for op, weights in ops:
+        with kernels_env("numpy"):
+            ref = run_layer(op, x, weights)
+        with kernels_env("numba"):
+            ours = run_layer(op, x, weights)
+        for a, b_ in zip(ours, ref):
+            close(a, b_)
