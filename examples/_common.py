@@ -25,8 +25,11 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 import matplotlib  # noqa: E402
+import numpy as np  # noqa: E402
 
-matplotlib.use("Agg")  # write files; no window needed (also works in Jupyter: the PNGs are shown below)
+IN_NOTEBOOK = "ipykernel" in sys.modules  # opened as a notebook (Jupyter / VS Code cells)
+if not IN_NOTEBOOK:
+    matplotlib.use("Agg")  # a script only writes files: no window needed
 import matplotlib.pyplot as plt  # noqa: E402,F401 - re-exported for the examples
 
 _claims: dict = {}
@@ -55,15 +58,23 @@ def claim(name: str, value):
     return value
 
 
+def picture(args, filename: str) -> Path:
+    """The path for a PNG in the output folder, listed among the claims (for PNGs that a
+    minicnn function such as ``mc.plots.plot_confusion_matrix`` writes itself)."""
+    _claims.setdefault("pictures", []).append(filename)
+    print(f"picture: {args.out / filename}")
+    return args.out / filename
+
+
 def save(fig, args, filename: str) -> Path:
     """Save a figure as PNG in the output folder and list it among the claims."""
-    path = args.out / filename
+    path = picture(args, filename)
     if fig.get_layout_engine() is None:  # figures made with layout="constrained" lay themselves out
         fig.tight_layout()
     fig.savefig(path, dpi=110)
+    if IN_NOTEBOOK:
+        plt.show()  # in a notebook the picture also appears below the cell
     plt.close(fig)
-    _claims.setdefault("pictures", []).append(filename)
-    print(f"picture: {path}")
     return path
 
 
@@ -72,6 +83,19 @@ def finish(args) -> None:
     _claims["wall_s"] = round(time.perf_counter() - _started, 2)
     (args.out / "claims.json").write_text(json.dumps(_claims, indent=2, default=float))
     print(f"done in {_claims['wall_s']} s; claims in {args.out / 'claims.json'}")
+
+
+def cifar10_subset(n_train: int, n_test: int, seed: int = 0):
+    """Random images of real CIFAR-10 (the stored set is sorted by class, so never take the first n),
+    scaled to [0, 1] float32: ``(x_train, y_train), (x_test, y_test)``."""
+    import minicnn as mc  # noqa: PLC0415 - after the sys.path line above
+
+    (x_train, y_train), (x_test, y_test) = mc.datasets.cifar10.load_data()
+    rng = np.random.default_rng(seed)
+    tr = rng.choice(len(x_train), n_train, replace=False)
+    te = rng.choice(len(x_test), n_test, replace=False)
+    return ((x_train[tr].astype("float32") / 255.0, y_train[tr]),
+            (x_test[te].astype("float32") / 255.0, y_test[te]))
 
 
 def timed(fn, repeat: int = 3) -> float:
