@@ -1,7 +1,8 @@
 """Weights in Keras 3's ``.weights.h5`` layout, with h5py (no TensorFlow needed).
 
-Keras 3 stores each layer's variables as ``layers/<layer name>/vars/<i>``; a
-nested model adds one more level (``layers/<model>/layers/<layer>/vars/<i>``),
+Keras 3 stores each layer's variables as ``layers/<class, snake case>/vars/<i>``
+(``layers/conv2d_1/vars/0`` is the second Conv2D's kernel); a nested model adds
+one more level (``layers/functional/layers/dense/vars/<i>``),
 and the top-level model keeps an empty ``vars`` group. minicnn writes the same
 structure, so ``keras_model.load_weights(path)`` reads minicnn's files and
 ``model.load_weights(path)`` reads Keras' (for models with the same layers).
@@ -12,14 +13,29 @@ import os
 
 import numpy as np
 
+from ..layers.base import to_snake_case
 from .atomic import atomic_path
 
 
+def _keras_class_name(layer) -> str:
+    """The class name Keras would have: a functional minicnn ``Model`` is Keras' ``Functional``."""
+    if type(layer).__name__ == "Model" and getattr(layer, "_graph", None) is not None:
+        return "Functional"
+    return type(layer).__name__
+
+
 def _layer_entries(model, prefix="layers"):
-    """(path, layer) for every weight-owning layer, following Keras' nesting."""
-    entries = []
+    """(path, layer, weights) for every layer, following Keras' nesting.
+
+    Keras addresses a layer not by its name (auto-generated names differ between
+    two instances of one model) but by its class in snake case, numbered within
+    its container: ``layers/conv2d``, ``layers/conv2d_1``, ``layers/max_pooling2d``.
+    """
+    entries, used = [], {}
     for layer in model.layers:
-        path = f"{prefix}/{layer.name}"
+        base = to_snake_case(_keras_class_name(layer))
+        used[base] = used.get(base, -1) + 1
+        path = f"{prefix}/{base}" if used[base] == 0 else f"{prefix}/{base}_{used[base]}"
         if hasattr(layer, "layers") and hasattr(layer, "_graph"):
             entries.append((path, layer, layer._own_weights))
             entries += _layer_entries(layer, f"{path}/layers")

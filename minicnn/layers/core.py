@@ -85,6 +85,9 @@ class Activation(Layer):
     def compute_output_shape(self, input_shape):
         return input_shape
 
+    def get_config(self):
+        return {**super().get_config(), "activation": activations.serialize(self.activation)}
+
 
 class Dropout(Layer):
     """Zero a random ``rate`` of the inputs in training, scaling the rest by
@@ -107,6 +110,9 @@ class Dropout(Layer):
 
     def compute_output_shape(self, input_shape):
         return input_shape
+
+    def get_config(self):
+        return {**super().get_config(), "rate": self.rate, "noise_shape": self.noise_shape, "seed": self.seed}
 
 
 class Flatten(Layer):
@@ -151,3 +157,6 @@ class Reshape(Layer):
     def call(self, inputs):
         out = self.compute_output_shape((None, *inputs.shape[1:]))
         return math_ops.reshape(inputs, (inputs.shape[0], *out[1:]))
+
+    def get_config(self):
+        return {**super().get_config(), "target_shape": self.target_shape}

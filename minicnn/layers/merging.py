@@ -75,3 +75,6 @@ class Concatenate(Layer):
 
     def call(self, inputs):
         return math_ops.concatenate(list(inputs), axis=self.axis)
+
+    def get_config(self):
+        return {**super().get_config(), "axis": self.axis}

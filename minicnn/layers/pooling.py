@@ -60,6 +60,9 @@ class _GlobalPooling2D(Layer):
         n, _, _, c = input_shape
         return (n, 1, 1, c) if self.keepdims else (n, c)
 
+    def get_config(self):
+        return {**super().get_config(), "keepdims": self.keepdims}
+
 
 class GlobalAveragePooling2D(_GlobalPooling2D):
     def call(self, inputs):

@@ -26,7 +26,9 @@ def topological_nodes(inputs, outputs) -> list:
             continue
         state[id(node)] = "visiting"
         stack.append((node, True))
-        for t in node.input_tensors:
+        # parents pushed last-first, so the first input's branch is visited first: the layer
+        # order (and so the weight order) is Keras' own
+        for t in reversed(node.input_tensors):
             if id(t) in input_ids:
                 continue
             _check_reachable(t, input_ids)
