@@ -30,17 +30,9 @@ mc.utils.set_random_seed(0)
 
 # %%
 def sequential_cnn():
-    return mc.Sequential([
-        mc.Input((32, 32, 3)),
-        layers.Conv2D(32, (3, 3), padding="same", activation="relu"),
-        layers.MaxPooling2D((2, 2)),
-        layers.Conv2D(64, (3, 3), padding="same", activation="relu"),
-        layers.MaxPooling2D((2, 2)),
-        layers.Conv2D(64, (3, 3), padding="same", activation="relu"),
-        layers.Flatten(),
-        layers.Dense(128, activation="relu"),
-        layers.Dense(10, activation="softmax"),
-    ], name="sequential_cnn")
+    """The reference model exactly as ``minicnn/applications/seed_cnn.py`` builds it: a Sequential list
+    Input · Conv2D(32) · MaxPool · Conv2D(64) · MaxPool · Conv2D(64) · Flatten · Dense(128) · Dense(10)."""
+    return mc.applications.seed_cnn.cifar10_cnn(name="sequential_cnn")
 
 
 def functional_cnn():
