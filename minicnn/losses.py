@@ -12,6 +12,8 @@ probabilities are clipped to [1e-7, 1 - 1e-7] before the log.
 """
 from __future__ import annotations
 
+import numpy as np
+
 from .autograd import Tensor, as_tensor, math_ops
 from .backend import epsilon, get_array_module
 from .ops import loss_ops
@@ -71,11 +73,14 @@ class SparseCategoricalCrossentropy(Loss):
                 f"shape {tuple(y_pred.shape)}; expected labels of shape {tuple(y_pred.shape[:-1])} "
                 f"(one integer class per sample), or (N, 1)."
             )
-        if labels.dtype.kind == "f" and bool((labels != xp.round(labels)).any()):
+        # the value checks read labels on the host: on the GPU that would stall every step,
+        # so device labels skip them (a CUDA-graph capture could not contain them either)
+        on_host = xp is np
+        if on_host and labels.dtype.kind == "f" and bool((labels != xp.round(labels)).any()):
             raise ValueError(f"{self.name}: labels must be whole numbers (class indices).")
         labels = labels.astype(xp.int64, copy=False)
         classes = y_pred.shape[-1]
-        if labels.size and (int(labels.min()) < 0 or int(labels.max()) >= classes):
+        if on_host and labels.size and (int(labels.min()) < 0 or int(labels.max()) >= classes):
             raise ValueError(
                 f"{self.name}: labels must be in [0, {classes}) for {classes} output classes; "
                 f"got values from {int(labels.min())} to {int(labels.max())}."

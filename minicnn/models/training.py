@@ -15,8 +15,10 @@ import numpy as np
 from .. import backend, losses, metrics, optimizers
 from ..autograd import Tensor, no_grad
 from ..callbacks import CallbackList, History, ProgressLogger
+from .cuda_graph import train_step_function
 from .data import (ArrayBatches, as_array, batch_size_or_default, is_batch_source, num_samples, take,
                    validate_arrays)
+from .prefetch import device_batches
 
 
 class Trainer:
@@ -139,11 +141,12 @@ class Trainer:
         loss_mean = metrics.Mean("loss")
         for m in self.compiled_metrics:
             m.reset_state()
-        for step, (xb, yb) in enumerate(batches):
+        train_step = train_step_function(self)  # eager, or a captured CUDA graph
+        for step, (xb, yb) in enumerate(device_batches(batches)):
             if steps_per_epoch is not None and step >= steps_per_epoch:
                 break
             cb.on_train_batch_begin(step)
-            loss, pred = self.train_step(xb, yb)
+            loss, pred = train_step(xb, yb)
             n = num_samples(xb)
             loss_mean.update_state(loss.data, n)
             for m in self.compiled_metrics:
@@ -181,7 +184,7 @@ class Trainer:
         for m in self.compiled_metrics:
             m.reset_state()
         with no_grad():
-            for xb, yb in batches:
+            for xb, yb in device_batches(batches):
                 pred = self(xb, training=False)
                 loss_mean.update_state(self.loss(yb, pred).data, num_samples(xb))
                 for m in self.compiled_metrics:
@@ -198,7 +201,7 @@ class Trainer:
             batches = ArrayBatches(x, None, batch_size_or_default(batch_size, "predict"))
         outs = []
         with no_grad():
-            for xb, _ in batches:
+            for xb, _ in device_batches(batches):
                 out = self(xb, training=False)
                 outs.append(out.data if isinstance(out, Tensor) else [o.data for o in out])
         if outs and isinstance(outs[0], list):

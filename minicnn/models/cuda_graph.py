@@ -1,0 +1,206 @@
+"""A whole training step captured once as a CUDA graph, then replayed.
+
+A small CNN's training step is a few hundred tiny GPU kernels. Launched one by
+one from Python, each costs ~5-20 µs of host time, often more than the kernel
+runs: the GPU waits for Python ("launch-bound"). A CUDA graph records the
+kernels of one step, with their arguments and memory addresses, and replays
+all of them with one launch.
+
+What must hold for a replay to be the same step as an eager one:
+
+1. **Fixed shapes and addresses.** The graph reads its inputs from two static
+   device buffers; every step first copies the batch into them. A batch of
+   another shape or dtype (the last, smaller batch of an epoch) runs eagerly.
+2. **Memory the graph owns.** Arrays created during capture (activations,
+   gradients, workspaces) come from a private CuPy memory pool that nothing
+   else allocates from, so replays can rewrite them without clobbering anyone.
+3. **No host numbers that change between steps.** Host scalars are baked into
+   the kernels' arguments at capture. Adam's step size alpha = lr·sqrt(1-β2ᵗ)/
+   (1-β1ᵗ) changes every step, so during capture it is handed to the fused Adam
+   kernel as a one-element device array that the host rewrites before each
+   replay. The learning rate itself is baked: when it changes (a schedule, a
+   callback), the step is captured again; after a few re-captures it stays eager.
+4. **No host synchronisation and no host randomness inside the step.** A
+   ``float(...)`` of a device value, clipping by global norm, a Dropout mask
+   drawn on the host: capture would fail or bake one mask forever. Such models
+   are refused before capture; anything else that breaks capture falls back to
+   eager too.
+
+The first ``warmup`` steps run eagerly (kernels compile, optimizer slots and the
+pool get created), then the next batch is captured and replayed, and every later
+batch of the same shape is a replay. ``fit`` uses this when ``MINICNN_CUDA_GRAPH=1``
+and the device is the GPU.
+"""
+from __future__ import annotations
+
+import math
+import os
+import warnings
+
+import numpy as np
+
+from .. import backend, optimizers
+from ..autograd import Tensor
+from ..ops.kernels import kernel
+
+# layers that draw random numbers on the host inside the step: never captured
+_HOST_RANDOM = ("Dropout", "SpatialDropout", "GaussianNoise", "GaussianDropout", "AlphaDropout", "Random")
+
+
+class NotCapturable(RuntimeError):
+    """The model or optimizer needs something a graph cannot replay."""
+
+
+def train_step_function(model):
+    """The step ``fit`` calls: a (cached) ``CapturedTrainStep`` or the eager one."""
+    if backend.get_device() != "gpu" or os.environ.get("MINICNN_CUDA_GRAPH", "0") != "1":
+        return model.train_step
+    step = getattr(model, "_cuda_graph_step", None)
+    if step is None or step.optimizer is not model.optimizer:
+        step = model._cuda_graph_step = CapturedTrainStep(model)
+    return step
+
+
+class CapturedTrainStep:
+    """Call like ``model.train_step(x, y)``; replays a captured graph when it can.
+
+    One graph per step signature (batch shapes and dtypes, learning rate): the
+    full batches and an epoch's smaller last batch each get theirs. Beyond
+    ``MAX_GRAPHS`` signatures, new ones run eagerly.
+    """
+
+    MAX_GRAPHS = 3
+
+    def __init__(self, model, warmup=2):
+        self.model, self.optimizer, self.warmup = model, model.optimizer, warmup
+        self.graphs: dict[tuple, _Captured] = {}
+        self.alpha = None
+        self.eager_steps = self.replays = 0
+        self.disabled_reason = None
+
+    # -- the step --------------------------------------------------------------------
+    def __call__(self, x, y):
+        cupy = backend.default_xp()
+        self._set_alpha(cupy)
+        if self.disabled_reason is None and self.eager_steps >= self.warmup:
+            sig = _signature(x, y) + (self.optimizer.learning_rate,)
+            captured = self.graphs.get(sig)
+            if captured is not None:
+                captured.x[...] = cupy.asarray(x)
+                captured.y[...] = cupy.asarray(y)
+                self.optimizer.iterations += 1  # what the replayed apply() would have counted
+                return self._launch(captured)
+            if len(self.graphs) < self.MAX_GRAPHS:
+                captured = self._try_capture(cupy, x, y)
+                if captured is not None:
+                    self.graphs[sig] = captured
+                    return self._launch(captured)  # capture recorded the step without running it
+        self.eager_steps += 1
+        with _device_alpha(self.optimizer, self.alpha):  # the eager twin of the captured step
+            return self.model.train_step(x, y)
+
+    def _set_alpha(self, cupy):
+        """Adam's step size for the coming step, written to the device (rule 3)."""
+        if not isinstance(self.optimizer, optimizers.Adam):
+            return
+        if self.alpha is None:
+            weights = self.model.trainable_weights
+            self.alpha = cupy.zeros(1, dtype=weights[0].data.dtype if weights else backend.floatx())
+        t = self.optimizer.iterations + 1
+        self.alpha.set(np.asarray([adam_alpha(self.optimizer, t)], dtype=self.alpha.dtype))
+
+    def _launch(self, captured):
+        captured.graph.launch()
+        self.replays += 1
+        # copies: the next replay rewrites the graph's own outputs in place
+        return Tensor(captured.loss.data.copy()), Tensor(captured.pred.data.copy())
+
+    # -- capture ------------------------------------------------------------------------
+    def _try_capture(self, cupy, x, y):
+        iterations = self.optimizer.iterations
+        try:
+            _check_capturable(self.model, self.optimizer)
+            return self._capture(cupy, x, y)
+        except Exception as exc:  # noqa: BLE001 - any failure means: stay eager, say why once
+            self.optimizer.iterations = iterations  # a broken capture ran no update
+            self.disabled_reason = f"{type(exc).__name__}: {exc}"
+            warnings.warn(f"CUDA graph capture failed, training eagerly: {self.disabled_reason}",
+                          RuntimeWarning, stacklevel=3)
+            return None
+
+    def _capture(self, cupy, x, y):
+        c = _Captured()
+        c.pool = cupy.cuda.MemoryPool()  # the graph's private memory (rule 2)
+        with cupy.cuda.using_allocator(c.pool.malloc):
+            c.x, c.y = cupy.array(x), cupy.array(y)
+            stream = cupy.cuda.Stream(non_blocking=True)
+            stream.wait_event(cupy.cuda.get_current_stream().record())
+            with stream, _device_alpha(self.optimizer, self.alpha):
+                stream.begin_capture()
+                try:
+                    c.loss, c.pred = self.model.train_step(c.x, c.y)
+                finally:
+                    c.graph = stream.end_capture()
+        cupy.cuda.get_current_stream().wait_event(stream.record())  # static inputs are in place
+        return c
+
+
+class _Captured:
+    """One captured step: its static inputs and outputs, graph and private pool."""
+
+    x = y = loss = pred = graph = pool = None
+
+
+def _signature(x, y):
+    return tuple((tuple(a.shape), str(a.dtype)) for a in (x, y))
+
+
+def _check_capturable(model, optimizer):
+    for layer in _all_layers(model):
+        if any(name in type(layer).__name__ for name in _HOST_RANDOM):
+            raise NotCapturable(f"layer '{layer.name}' ({type(layer).__name__}) draws random numbers on the host")
+    if optimizer.clipnorm or optimizer.clipvalue or optimizer.global_clipnorm:
+        raise NotCapturable("gradient clipping reads norms on the host")
+    if callable(optimizer._learning_rate):
+        raise NotCapturable("a learning-rate schedule changes the baked learning rate every step")
+    if not isinstance(optimizer, (optimizers.Adam, optimizers.SGD, optimizers.RMSprop)):
+        raise NotCapturable(f"optimizer {type(optimizer).__name__} has no capturable update")
+
+
+def _all_layers(model):
+    seen, stack = [], list(getattr(model, "layers", []))
+    while stack:
+        layer = stack.pop()
+        seen.append(layer)
+        stack.extend(getattr(layer, "layers", []) or [])
+    return seen
+
+
+def adam_alpha(optimizer, t) -> float:
+    """Adam's bias-corrected step size at step ``t`` (the formula of ``Adam.update``)."""
+    return optimizer.learning_rate * math.sqrt(1 - optimizer.beta_2 ** t) / (1 - optimizer.beta_1 ** t)
+
+
+class _device_alpha:
+    """While active, Adam's update reads alpha from the device array ``alpha``
+    (rule 3). Eager warm-up steps run this way too, so the kernels captured are
+    the ones already compiled and loaded."""
+
+    def __init__(self, optimizer, alpha):
+        self.optimizer, self.alpha = optimizer, alpha
+
+    def __enter__(self):
+        if not isinstance(self.optimizer, optimizers.Adam) or self.alpha is None:
+            return self
+        opt, alpha = self.optimizer, self.alpha
+
+        def update(w, g, slots, lr):
+            kernel("adam_update", backend.get_array_module(w))(
+                w, g, slots["m"], slots["v"], slots.get("v_hat"), alpha, opt.beta_1, opt.beta_2, opt.epsilon)
+
+        opt.update = update  # instance attribute shadows Adam.update
+        return self
+
+    def __exit__(self, *exc):
+        self.optimizer.__dict__.pop("update", None)
+        return False
