@@ -4,6 +4,7 @@ from __future__ import annotations
 import re
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -134,3 +135,27 @@ def test_unbuilt_model_gives_a_clear_error():
         assert "not built" in str(err)
     else:
         raise AssertionError("explain() on an unbuilt model must raise")
+
+
+def test_mobilenet_matches_the_paper():
+    """Howard et al. 2017, Table 6/8: 1.0 MobileNet-224 569 M mult-adds, 4.2 M parameters;
+    0.25 MobileNet-224 41 M mult-adds (depthwise + 1×1 convs + the classifier)."""
+    mobilenet = pytest.importorskip("minicnn.applications.mobilenet")
+    e = explain_model(mobilenet.MobileNet(alpha=1.0))
+    assert e.params == 4_253_864  # keras.applications.MobileNet().count_params()
+    assert round(e.forward_macs / 1e6) == 569
+    small = explain_model(mobilenet.MobileNet(alpha=0.25, input_shape=(224, 224, 3)))
+    assert round(small.forward_macs / 1e6) == 41
+
+
+def test_depthwise_and_separable_formulas():
+    if not hasattr(layers, "SeparableConv2D"):
+        pytest.skip("DepthwiseConv2D/SeparableConv2D not available")
+    inp = mc.Input((16, 16, 8))
+    x = layers.DepthwiseConv2D(3, padding="same", depth_multiplier=2)(inp)
+    x = layers.SeparableConv2D(16, 3, strides=2, padding="same")(x)
+    e = explain_model(mc.Model(inp, x))
+    dw, sep = e.layers
+    assert dw.params == 3 * 3 * 8 * 2 + 16 and dw.macs == 16 * 16 * 16 * 9
+    assert sep.params == 3 * 3 * 16 + 16 * 16 + 16 and sep.macs == 8 * 8 * 16 * (9 + 16)
+    assert "k·k·c_in·m + c_in·m·filters + filters = 3·3·16·1 + 16·16 + 16 = 416" in sep.param_formula

@@ -140,15 +140,22 @@ def _conv(layer, ex: LayerExplanation):
     _, oh, ow, c_out = ex.output_shape
     ex.size_lines = window_size_lines(ex.input_shape, layer.kernel_size, layer.strides, layer.padding,
                                       layer.dilation_rate)
-    depthwise = hasattr(layer, "depth_multiplier")
-    if depthwise:  # one k×k filter per input channel (times the depth multiplier), no channel mixing
+    if hasattr(layer, "depth_multiplier"):  # one k×k filter per input channel (× m): no channel mixing
         m = layer.depth_multiplier
-        bias = " + c_in·m" if layer.use_bias else ""
-        ex.param_formula = (f"{k2}·c_in·m{bias} = {kh}·{kw}·{c_in}·{m}"
-                            + (f" + {c_in}·{m}" if layer.use_bias else "") + f" = {ex.params:,}")
-        ex.macs = oh * ow * c_out * kh * kw
-        ex.mac_formula = f"out_h·out_w·c_out·({k2}) = {oh}·{ow}·{c_out}·({kh}·{kw}) = {ex.macs:,}"
         ex.im2col_values = oh * ow * kh * kw * c_in
+        numbers = f"{kh}·{kw}·{c_in}·{m}"
+        if hasattr(layer, "filters"):  # SeparableConv2D: then a 1×1 Conv2D mixes the c_in·m channels
+            mid = c_in * m
+            ex.param_formula = (f"{k2}·c_in·m + c_in·m·filters{' + filters' if layer.use_bias else ''} = "
+                                f"{numbers} + {mid}·{c_out}{f' + {c_out}' if layer.use_bias else ''} = {ex.params:,}")
+            ex.macs = oh * ow * mid * (kh * kw + c_out)
+            ex.mac_formula = (f"out_h·out_w·c_in·m·({k2} + filters) = {oh}·{ow}·{mid}·({kh}·{kw} + {c_out}) "
+                              f"= {ex.macs:,}")
+            return
+        ex.param_formula = (f"{k2}·c_in·m{' + c_in·m' if layer.use_bias else ''} = {numbers}"
+                            f"{f' + {c_in * m}' if layer.use_bias else ''} = {ex.params:,}")
+        ex.macs = oh * ow * c_out * kh * kw
+        ex.mac_formula = f"out_h·out_w·(c_in·m)·({k2}) = {oh}·{ow}·{c_out}·({kh}·{kw}) = {ex.macs:,}"
         return
     bias = " + c_out" if layer.use_bias else ""
     ex.param_formula = (f"{k2}·c_in·c_out{bias} = {kh}·{kw}·{c_in}·{c_out}"
@@ -183,6 +190,13 @@ def _flatten(layer, ex: LayerExplanation):
                      "(NHWC order: channels vary fastest)"]
 
 
+def _zero_padding(layer, ex: LayerExplanation):
+    (top, bottom), (left, right) = layer.padding
+    _, h, w, _ = ex.input_shape
+    ex.size_lines = [f"H: {h} + {top} + {bottom} = {ex.output_shape[1]}",
+                     f"W: {w} + {left} + {right} = {ex.output_shape[2]}"]
+
+
 def _global_pool(layer, ex: LayerExplanation):
     _, h, w, c = ex.input_shape
     ex.size_lines = [f"one value per channel: {h}×{w} pixels → 1, {c} channels stay"]
@@ -200,6 +214,8 @@ def _rule_for(layer):
         return _flatten
     if kind.startswith("Global"):
         return _global_pool
+    if kind == "ZeroPadding2D":
+        return _zero_padding
     return None
 
 
@@ -305,7 +321,8 @@ def _layer_lines(ex: LayerExplanation, indent: str = "") -> list[str]:
 
     field_lines("output size", ex.size_lines)
     field_lines("parameters", [ex.param_formula])
-    field_lines("multiply-adds", [ex.mac_formula or "0 (no weights to multiply by)"])
+    field_lines("multiply-adds", [ex.mac_formula or ("not counted (elementwise: a few operations per value)"
+                                                     if ex.params else "0 (no weights to multiply by)")])
     dims = ex.output_shape[1:] if isinstance(ex.output_shape, tuple) else ()
     values = f"{'·'.join(str(s) for s in dims)} = " if len(dims) > 1 else ""
     field_lines("activations", [f"{values}{ex.activations:,} values = "
