@@ -1,0 +1,112 @@
+"""Per-kernel table on the GPU: each kernel slot at the seed CNN's shapes, batch 128.
+
+Every slot is timed twice: the 'cupy' implementation (the numba.cuda kernels
+of ``cuda_kernels.py``) and the reference (plain CuPy array code), with CUDA
+events (``cupyx.profiler.benchmark``: GPU time, not host time). Memory-bound
+kernels report achieved GB/s (bytes that must cross DRAM at least once: inputs
+read plus outputs written), GEMMs TFLOP/s (2·M·N·K); both against the card's
+peak, computed from its properties. PyTorch's cuDNN convolution of the same
+shape is listed for comparison where PyTorch is installed.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from minicnn.ops.kernels import kernel
+from minicnn.ops.shapes import WindowGeometry
+
+FP32_LANES_PER_SM = {(7, 0): 64, (7, 5): 64, (8, 0): 64, (8, 6): 128, (8, 7): 128, (8, 9): 128, (9, 0): 128,
+                     (10, 0): 128, (12, 0): 128}
+
+
+def peaks(cupy):
+    """(name, peak DRAM GB/s, peak FP32 TFLOP/s without tensor cores) of device 0."""
+    p = cupy.cuda.runtime.getDeviceProperties(0)
+    name = p["name"].decode() if isinstance(p["name"], bytes) else p["name"]
+    gbs = 2 * p["memoryClockRate"] * 1e3 * p["memoryBusWidth"] / 8 / 1e9
+    lanes = FP32_LANES_PER_SM.get((p["major"], p["minor"]), 128)
+    tflops = 2 * lanes * p["multiProcessorCount"] * p["clockRate"] * 1e3 / 1e12
+    return name, gbs, tflops
+
+
+def _ms(fn, repeat=50):
+    from cupyx.profiler import benchmark  # noqa: PLC0415
+
+    return float(np.median(benchmark(fn, n_repeat=repeat, n_warmup=5).gpu_times[0])) * 1e3
+
+
+def rows(batch=128):
+    """Table rows: (kernel, shape, implementation, ms, achieved, % of peak)."""
+    import cupy  # noqa: PLC0415
+
+    _, peak_gbs, peak_tflops = peaks(cupy)
+    rng = np.random.default_rng(0)
+    out = []
+
+    def mem_row(name, shape, impl, ms, nbytes):
+        gbs = nbytes / (ms / 1e3) / 1e9
+        out.append((name, shape, impl, ms, f"{gbs:.0f} GB/s", 100 * gbs / peak_gbs))
+
+    def timed(slot, impl, *args):
+        fn = kernel(slot, cupy, implementation=impl)
+        return _ms(lambda: fn(*args)), fn(*args)
+
+    for h, c_in, c_out in ((32, 3, 32), (16, 32, 64), (8, 64, 64)):
+        x = cupy.asarray(rng.standard_normal((batch, h, h, c_in), dtype=np.float32))
+        geom = WindowGeometry.make(h, h, (3, 3), (1, 1), "same")
+        shape = f"{batch}x{h}x{h}x{c_in} 3x3"
+        for impl in ("cupy", "numpy"):
+            ms, cols = timed("im2col", impl, x, geom)
+            mem_row("im2col", shape, impl, ms, x.nbytes + cols.nbytes)
+            ms, back = timed("col2im", impl, cols, x.shape, geom)
+            mem_row("col2im (gather)", shape, impl, ms, cols.nbytes + back.nbytes)
+        w = cupy.asarray(rng.standard_normal((cols.shape[1], c_out), dtype=np.float32))
+        ms = _ms(lambda: cols @ w)
+        tf = 2 * cols.shape[0] * cols.shape[1] * c_out / (ms / 1e3) / 1e12
+        out.append(("conv GEMM (cuBLAS)", f"{cols.shape[0]}x{cols.shape[1]} @ {c_out}", "cupy", ms,
+                    f"{tf:.2f} TFLOP/s", 100 * tf / peak_tflops))
+        out.extend(_torch_conv(batch, h, c_in, c_out, peak_tflops))
+        pooled = cupy.asarray(rng.standard_normal((batch, h, h, c_out), dtype=np.float32))
+        pgeom = WindowGeometry.make(h, h, (2, 2), (2, 2), "valid")
+        pshape = f"{batch}x{h}x{h}x{c_out} 2x2"
+        for impl in ("cupy", "numpy"):
+            ms, (y, arg) = timed("maxpool_forward", impl, pooled, pgeom)
+            mem_row("maxpool forward", pshape, impl, ms, pooled.nbytes + y.nbytes + arg.nbytes)
+            ms, dx = timed("maxpool_backward", impl, y, arg, pooled.shape, pgeom)
+            mem_row("maxpool backward", pshape, impl, ms, y.nbytes + arg.nbytes + dx.nbytes)
+            ms, (r, mask) = timed("relu_forward", impl, pooled)
+            mem_row("relu forward", pshape[:-4], impl, ms, pooled.nbytes + r.nbytes + mask.nbytes)
+            ms, _ = timed("relu_backward", impl, pooled, mask)
+            mem_row("relu backward", pshape[:-4], impl, ms, 2 * pooled.nbytes + mask.nbytes)
+    n = 582_026  # the seed CNN's parameters, as one flat array
+    w, g, m = (cupy.asarray(rng.standard_normal(n, dtype=np.float32)) for _ in range(3))
+    v = cupy.abs(cupy.asarray(rng.standard_normal(n, dtype=np.float32)))
+    for impl in ("cupy", "numpy"):
+        fn = kernel("adam_update", cupy, implementation=impl)
+        ms = _ms(lambda: fn(w, g, m, v, None, 1e-3, 0.9, 0.999, 1e-7))
+        mem_row("adam update", f"{n} params", impl, ms, 7 * 4 * n)
+    return out
+
+
+def _torch_conv(batch, h, c_in, c_out, peak_tflops):
+    try:
+        import torch  # noqa: PLC0415
+    except ImportError:
+        return []
+    torch.backends.cudnn.allow_tf32 = False
+    torch.backends.cudnn.benchmark = True
+    x = torch.randn(batch, c_in, h, h, device="cuda")
+    conv = torch.nn.Conv2d(c_in, c_out, 3, padding=1).cuda()
+    with torch.no_grad():
+        for _ in range(5):
+            conv(x)
+        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        start.record()
+        for _ in range(50):
+            conv(x)
+        end.record()
+        torch.cuda.synchronize()
+    ms = start.elapsed_time(end) / 50
+    tf = 2 * batch * h * h * 9 * c_in * c_out / (ms / 1e3) / 1e12
+    return [("conv forward (cuDNN, PyTorch)", f"{batch}x{c_in}x{h}x{h} 3x3 -> {c_out}", "torch", ms,
+             f"{tf:.2f} TFLOP/s", 100 * tf / peak_tflops)]
