@@ -257,6 +257,7 @@ def explain_layer(layer) -> LayerExplanation:
         ex.macs = sum(c.macs for c in ex.children)
         ex.im2col_values = sum(c.im2col_values for c in ex.children)
         ex.mac_formula = f"sum over its {len(ex.children)} sublayers = {ex.macs:,}"
+        ex.param_formula = f"sum over its sublayers = {ex.params:,}"
     return ex
 
 
