@@ -1,8 +1,11 @@
 """Layers with Keras' names: ``mc.layers.Conv2D(32, 3, padding='same')``."""
+from .activation import ReLU, Softmax
 from .base import InputSpec, Layer
 from .convolutional import Conv2D
 from .core import Activation, Dense, Dropout, Flatten, Input, InputLayer, Reshape
+from .depthwise import DepthwiseConv2D, SeparableConv2D
 from .merging import Add, Concatenate, Multiply
+from .normalization import BatchNormalization
 from .pooling import (
     AveragePooling2D,
     AvgPool2D,
@@ -14,6 +17,7 @@ from .pooling import (
     MaxPooling2D,
 )
 from .preprocessing import RandomFlip, RandomRotation, RandomTranslation, RandomZoom, Rescaling, Resizing
+from .reshaping import Cropping2D, UpSampling2D, ZeroPadding2D
 from .symbolic import KerasTensor
 
 Convolution2D = Conv2D
@@ -24,4 +28,7 @@ __all__ = [
     "GlobalMaxPooling2D", "Input", "InputLayer", "InputSpec", "KerasTensor", "Layer", "MaxPool2D",
     "MaxPooling2D", "Multiply", "RandomFlip", "RandomRotation", "RandomTranslation", "RandomZoom",
     "Rescaling", "Reshape", "Resizing",
+    # transfer-learning layers
+    "BatchNormalization", "Cropping2D", "DepthwiseConv2D", "ReLU", "SeparableConv2D", "Softmax",
+    "UpSampling2D", "ZeroPadding2D",
 ]

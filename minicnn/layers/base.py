@@ -227,6 +227,27 @@ class Layer:
             raise AttributeError(f"Layer '{self.name}' has not been called yet, so it has no output shape.")
         return self._output_shape
 
+    @property
+    def output(self):
+        """The symbolic output of this layer's first call in a functional graph (as in
+        Keras): ``Model(base.input, base.get_layer("block_11").output)`` cuts a network."""
+        if getattr(self, "_output_tensor", None) is not None:
+            return self._output_tensor
+        if not self._inbound_nodes:
+            raise AttributeError(f"Layer '{self.name}' has not been called on a symbolic input, so it has no output.")
+        return self._inbound_nodes[0].outputs
+
+    @output.setter
+    def output(self, value):
+        self._output_tensor = value
+
+    @property
+    def input(self):
+        """The symbolic input of this layer's first call in a functional graph."""
+        if not self._inbound_nodes:
+            raise AttributeError(f"Layer '{self.name}' has not been called on a symbolic input, so it has no input.")
+        return self._inbound_nodes[0].inputs
+
     def build(self, input_shape) -> None:
         """Create weights for ``input_shape``; the default creates none."""
 

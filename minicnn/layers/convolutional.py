@@ -24,6 +24,16 @@ def normalize_padding(padding, layer):
     return padding
 
 
+def normalize_window(kernel_size, strides, padding, dilation_rate, where):
+    """A sliding window's settings, checked: (kernel_size, strides, padding, dilation_rate)."""
+    kernel_size = normalize_tuple(kernel_size, 2, "kernel_size", where)
+    strides = normalize_tuple(strides, 2, "strides", where)
+    dilation_rate = normalize_tuple(dilation_rate, 2, "dilation_rate", where)
+    if max(strides) > 1 and max(dilation_rate) > 1:
+        raise ValueError(f"{where}: strides > 1 together with dilation_rate > 1 is not supported (as in Keras)")
+    return kernel_size, strides, normalize_padding(padding, where), dilation_rate
+
+
 class Conv2D(Layer):
     """2-D convolution over NHWC inputs with an HWIO kernel (Keras' layout).
 
@@ -42,12 +52,8 @@ class Conv2D(Layer):
         if not isinstance(filters, int) or filters < 1:
             raise ValueError(f"{where}: filters must be a positive integer, got {filters!r}")
         self.filters = filters
-        self.kernel_size = normalize_tuple(kernel_size, 2, "kernel_size", where)
-        self.strides = normalize_tuple(strides, 2, "strides", where)
-        self.dilation_rate = normalize_tuple(dilation_rate, 2, "dilation_rate", where)
-        if max(self.strides) > 1 and max(self.dilation_rate) > 1:
-            raise ValueError(f"{where}: strides > 1 together with dilation_rate > 1 is not supported (as in Keras)")
-        self.padding = normalize_padding(padding, where)
+        self.kernel_size, self.strides, self.padding, self.dilation_rate = normalize_window(
+            kernel_size, strides, padding, dilation_rate, where)
         self.activation = activations.get(activation)
         self.use_bias = use_bias
         self.kernel_initializer = initializers.get(kernel_initializer)

@@ -1,0 +1,127 @@
+"""DepthwiseConv2D and SeparableConv2D: the cheap convolutions of MobileNet and Xception.
+
+A Conv2D with a k x k kernel from C to F channels costs k²·C·F multiply-adds
+per pixel. Splitting it in two — a depthwise k x k filter per channel (k²·C),
+then a 1x1 "pointwise" Conv2D that mixes channels (C·F) — costs k²·C + C·F,
+about 8-9x less for 3x3 kernels and many channels, with nearly the accuracy.
+SeparableConv2D is exactly that pair in one layer.
+"""
+from __future__ import annotations
+
+from .. import activations, initializers
+from ..ops.conv import conv2d
+from ..ops.depthwise import depthwise_conv2d
+from ..ops.shapes import WindowGeometry, output_length
+from .base import InputSpec, Layer
+from .convolutional import normalize_window
+
+
+class DepthwiseConv2D(Layer):
+    """Filter each input channel with its own ``depth_multiplier`` kernels.
+
+    Weights (Keras' order and shapes): ``depthwise_kernel`` (kh, kw, C, M) and
+    ``bias`` (C·M,). Output channel c·M + m comes from input channel c.
+    """
+
+    def __init__(self, kernel_size, strides=(1, 1), padding="valid", depth_multiplier=1, data_format=None,
+                 dilation_rate=(1, 1), activation=None, use_bias=True, depthwise_initializer="glorot_uniform",
+                 bias_initializer="zeros", depthwise_regularizer=None, bias_regularizer=None, **kwargs):
+        super().__init__(**kwargs)
+        self._init_window(kernel_size, strides, padding, dilation_rate, depth_multiplier, data_format)
+        self.activation = activations.get(activation)
+        self.use_bias = use_bias
+        self.depthwise_initializer = initializers.get(depthwise_initializer)
+        self.bias_initializer = initializers.get(bias_initializer)
+        self.depthwise_regularizer, self.bias_regularizer = depthwise_regularizer, bias_regularizer
+
+    def _init_window(self, kernel_size, strides, padding, dilation_rate, depth_multiplier, data_format):
+        where = f"{type(self).__name__} '{self.name}'"
+        if data_format not in (None, "channels_last"):
+            raise ValueError(f"{where}: only data_format='channels_last' (NHWC) is supported")
+        if not isinstance(depth_multiplier, int) or depth_multiplier < 1:
+            raise ValueError(f"{where}: depth_multiplier must be a positive integer, got {depth_multiplier!r}")
+        self.kernel_size, self.strides, self.padding, self.dilation_rate = normalize_window(
+            kernel_size, strides, padding, dilation_rate, where)
+        self.depth_multiplier = depth_multiplier
+        self.input_spec = InputSpec(ndim=4)
+
+    def build(self, input_shape):
+        c_in = input_shape[-1]
+        self.depthwise_kernel = self.add_weight((*self.kernel_size, c_in, self.depth_multiplier),
+                                                self.depthwise_initializer, name="depthwise_kernel",
+                                                regularizer=self.depthwise_regularizer)
+        self.bias = (self.add_weight((c_in * self.depth_multiplier,), self.bias_initializer, name="bias",
+                                     regularizer=self.bias_regularizer) if self.use_bias else None)
+        self.input_spec = InputSpec(ndim=4, axes={-1: c_in})
+
+    def _depthwise(self, inputs, bias):
+        return depthwise_conv2d(inputs, self.depthwise_kernel, bias, self.strides, self.padding,
+                                self.dilation_rate, layer=f"{type(self).__name__} '{self.name}'")
+
+    def call(self, inputs):
+        return self.activation(self._depthwise(inputs, self.bias))
+
+    def _spatial_out(self, h, w):
+        out = [output_length(size, k, s, self.padding, d)
+               for size, k, s, d in zip((h, w), self.kernel_size, self.strides, self.dilation_rate)]
+        if any(o is not None and o < 1 for o in out):  # raises the explanatory error
+            WindowGeometry.make(h, w, self.kernel_size, self.strides, self.padding, self.dilation_rate,
+                                layer=f"{type(self).__name__} '{self.name}'")
+        return out
+
+    def compute_output_shape(self, input_shape):
+        n, h, w, c = input_shape
+        return (n, *self._spatial_out(h, w), None if c is None else c * self.depth_multiplier)
+
+    def get_config(self):
+        return {**super().get_config(), "kernel_size": self.kernel_size, "strides": self.strides,
+                "padding": self.padding, "depth_multiplier": self.depth_multiplier,
+                "dilation_rate": self.dilation_rate, "activation": activations.serialize(self.activation),
+                "use_bias": self.use_bias}
+
+
+class SeparableConv2D(DepthwiseConv2D):
+    """Depthwise k x k filter per channel, then a 1x1 Conv2D to ``filters`` channels.
+
+    Weights (Keras' order): ``depthwise_kernel`` (kh, kw, C, M), ``pointwise_kernel``
+    (1, 1, C·M, filters), ``bias`` (filters,). The bias is added once, after the
+    pointwise step.
+    """
+
+    def __init__(self, filters, kernel_size, strides=(1, 1), padding="valid", data_format=None,
+                 dilation_rate=(1, 1), depth_multiplier=1, activation=None, use_bias=True,
+                 depthwise_initializer="glorot_uniform", pointwise_initializer="glorot_uniform",
+                 bias_initializer="zeros", depthwise_regularizer=None, pointwise_regularizer=None,
+                 bias_regularizer=None, **kwargs):
+        super().__init__(kernel_size, strides, padding, depth_multiplier, data_format, dilation_rate,
+                         activation, use_bias, depthwise_initializer, bias_initializer,
+                         depthwise_regularizer, bias_regularizer, **kwargs)
+        if not isinstance(filters, int) or filters < 1:
+            raise ValueError(f"SeparableConv2D '{self.name}': filters must be a positive integer, got {filters!r}")
+        self.filters = filters
+        self.pointwise_initializer = initializers.get(pointwise_initializer)
+        self.pointwise_regularizer = pointwise_regularizer
+
+    def build(self, input_shape):
+        c_in = input_shape[-1]
+        mid = c_in * self.depth_multiplier
+        self.depthwise_kernel = self.add_weight((*self.kernel_size, c_in, self.depth_multiplier),
+                                                self.depthwise_initializer, name="depthwise_kernel",
+                                                regularizer=self.depthwise_regularizer)
+        self.pointwise_kernel = self.add_weight((1, 1, mid, self.filters), self.pointwise_initializer,
+                                                name="pointwise_kernel", regularizer=self.pointwise_regularizer)
+        self.bias = (self.add_weight((self.filters,), self.bias_initializer, name="bias",
+                                     regularizer=self.bias_regularizer) if self.use_bias else None)
+        self.input_spec = InputSpec(ndim=4, axes={-1: c_in})
+
+    def call(self, inputs):
+        y = self._depthwise(inputs, None)
+        y = conv2d(y, self.pointwise_kernel, self.bias, layer=f"SeparableConv2D '{self.name}'")
+        return self.activation(y)
+
+    def compute_output_shape(self, input_shape):
+        n, h, w, _ = input_shape
+        return (n, *self._spatial_out(h, w), self.filters)
+
+    def get_config(self):
+        return {**super().get_config(), "filters": self.filters}

@@ -1,0 +1,94 @@
+"""BatchNormalization with Keras 3's semantics.
+
+In training (``fit``) each channel is normalised with the statistics of the
+current batch, then scaled by γ and shifted by β (both learned). The layer also
+keeps exponential moving averages of the batch statistics::
+
+    moving_mean = moving_mean · momentum + batch_mean · (1 - momentum)     (momentum 0.99)
+
+and uses those at inference (``predict``/``evaluate``), so one image's output
+does not depend on the rest of its batch. The moving statistics are weights
+(saved, loaded, counted in ``count_params``) but never trainable: no gradient
+reaches them, and ``summary()`` lists them under Non-trainable params.
+
+A frozen BatchNormalization (``trainable = False``, directly or through a
+frozen parent model) runs in inference mode even during ``fit`` — Keras 3's
+rule, and what fine-tuning a pretrained backbone needs: its statistics stay the
+ones it was trained with.
+"""
+from __future__ import annotations
+
+from .. import initializers
+from ..autograd import Tensor, math_ops
+from ..backend import get_array_module
+from ..ops.batchnorm import BatchNormFunction
+from .base import InputSpec, Layer
+
+
+class BatchNormalization(Layer):
+    def __init__(self, axis=-1, momentum=0.99, epsilon=1e-3, center=True, scale=True,
+                 beta_initializer="zeros", gamma_initializer="ones", moving_mean_initializer="zeros",
+                 moving_variance_initializer="ones", beta_regularizer=None, gamma_regularizer=None, **kwargs):
+        super().__init__(**kwargs)
+        if not isinstance(axis, int):
+            raise ValueError(f"BatchNormalization '{self.name}': axis must be one int, got {axis!r}")
+        self.axis, self.momentum, self.epsilon = axis, float(momentum), float(epsilon)
+        self.center, self.scale = center, scale
+        self.beta_initializer = initializers.get(beta_initializer)
+        self.gamma_initializer = initializers.get(gamma_initializer)
+        self.moving_mean_initializer = initializers.get(moving_mean_initializer)
+        self.moving_variance_initializer = initializers.get(moving_variance_initializer)
+        self.beta_regularizer, self.gamma_regularizer = beta_regularizer, gamma_regularizer
+        self.input_spec = InputSpec(min_ndim=2)
+
+    def build(self, input_shape):
+        rank = len(input_shape)
+        axis = self.axis % rank
+        if axis == 0:
+            raise ValueError(f"BatchNormalization '{self.name}': axis cannot be the batch axis")
+        channels = input_shape[axis]
+        if channels is None:
+            raise ValueError(f"BatchNormalization '{self.name}': the normalised axis {self.axis} of input "
+                             f"shape {tuple(input_shape)} must have a known size")
+        shape = (channels,)
+        # Keras' order: gamma, beta, moving_mean, moving_variance
+        self.gamma = (self.add_weight(shape, self.gamma_initializer, name="gamma",
+                                      regularizer=self.gamma_regularizer) if self.scale else None)
+        self.beta = (self.add_weight(shape, self.beta_initializer, name="beta",
+                                     regularizer=self.beta_regularizer) if self.center else None)
+        self.moving_mean = self.add_weight(shape, self.moving_mean_initializer, name="moving_mean",
+                                           trainable=False)
+        self.moving_variance = self.add_weight(shape, self.moving_variance_initializer,
+                                               name="moving_variance", trainable=False)
+        self._reduction_axes = tuple(i for i in range(rank) if i != axis)
+        self._broadcast = tuple(channels if i == axis else 1 for i in range(rank))
+        self.input_spec = InputSpec(ndim=rank, axes={axis: channels})
+
+    def _affine(self, weight, fill, inputs):
+        """γ or β shaped to broadcast over the input (a constant when disabled)."""
+        if weight is None:
+            xp = get_array_module(inputs.data)
+            return Tensor(xp.full(self._broadcast, fill, dtype=inputs.dtype))
+        if self.axis % len(self._broadcast) == len(self._broadcast) - 1:
+            return weight  # channels last: (C,) already broadcasts
+        return math_ops.reshape(weight, self._broadcast)
+
+    def call(self, inputs, training=False):
+        gamma = self._affine(self.gamma, 1.0, inputs)
+        beta = self._affine(self.beta, 0.0, inputs)
+        if training and self.trainable:
+            fn = BatchNormFunction(self._reduction_axes, self.epsilon)
+            out = fn(inputs, gamma, beta)
+            m = self.momentum
+            self.moving_mean.assign(self.moving_mean.data * m + fn.batch_mean.reshape(-1) * (1.0 - m))
+            self.moving_variance.assign(self.moving_variance.data * m + fn.batch_var.reshape(-1) * (1.0 - m))
+            return out
+        stats = (self.moving_mean.data.reshape(self._broadcast), self.moving_variance.data.reshape(self._broadcast))
+        return BatchNormFunction(self._reduction_axes, self.epsilon, stats)(inputs, gamma, beta)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {**super().get_config(), "axis": self.axis, "momentum": self.momentum, "epsilon": self.epsilon,
+                "center": self.center, "scale": self.scale}
