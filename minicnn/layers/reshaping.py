@@ -5,6 +5,7 @@ from __future__ import annotations
 from ..autograd import math_ops
 from ..ops.spatial import UpSampleNearest2D, ZeroPad2D
 from .base import InputSpec, Layer
+from .preprocessing import Resizing
 
 
 def normalize_margins(value, layer, what):
@@ -74,16 +75,16 @@ class Cropping2D(Layer):
 
 
 class UpSampling2D(Layer):
-    """Repeat each pixel ``size`` times along height and width (nearest neighbour)."""
+    """Enlarge images ``size`` times: 'nearest' repeats each pixel into a block,
+    'bilinear' interpolates between pixel centres (as ``Resizing`` does)."""
 
     def __init__(self, size=(2, 2), data_format=None, interpolation="nearest", **kwargs):
         super().__init__(**kwargs)
         where = f"UpSampling2D '{self.name}'"
         if data_format not in (None, "channels_last"):
             raise ValueError(f"{where}: only data_format='channels_last' is supported")
-        if interpolation != "nearest":
-            raise ValueError(f"{where}: only interpolation='nearest' is supported "
-                             f"(use Resizing for bilinear), got {interpolation!r}")
+        if interpolation not in ("nearest", "bilinear"):
+            raise ValueError(f"{where}: interpolation must be 'nearest' or 'bilinear', got {interpolation!r}")
         size = (size, size) if isinstance(size, int) else tuple(size)
         if len(size) != 2 or not all(isinstance(s, int) and s >= 1 for s in size):
             raise ValueError(f"{where}: size must be a positive int or 2 positive ints, got {size!r}")
@@ -91,7 +92,12 @@ class UpSampling2D(Layer):
         self.input_spec = InputSpec(ndim=4)
 
     def call(self, inputs):
-        return UpSampleNearest2D(self.size)(inputs)
+        if self.interpolation == "nearest":
+            return UpSampleNearest2D(self.size)(inputs)
+        # bilinear is Keras' image resize to (h·sh, w·sw), which Resizing computes
+        _, h, w, _ = inputs.shape
+        resize = Resizing(h * self.size[0], w * self.size[1], "bilinear", dtype=self.dtype, name=f"{self.name}_resize")
+        return resize(inputs)
 
     def compute_output_shape(self, input_shape):
         n, h, w, c = input_shape
