@@ -148,3 +148,41 @@ def image_dataset_from_directory(directory, labels="inferred", label_mode="int",
     print(f"Found {len(paths)} files belonging to {len(names)} classes: {len(paths) - n_val} for training, "
           f"{n_val} for validation.")
     return {"training": training, "validation": validation, "both": (training, validation)}[subset]
+
+
+def extract_features(base, data, batch_size=32, verbose=0):
+    """Run a frozen backbone once over ``data`` and return its outputs, to cache.
+
+    Training a new head on a frozen backbone by ``fit``-ting the whole model
+    recomputes the same backbone outputs every epoch, and the backbone is nearly
+    all of the cost. Computing them once (here, in inference mode, so BatchNorm
+    uses its moving statistics and Dropout is off) and then fitting only the
+    head on these arrays gives the same head at a fraction of the time::
+
+        features = mc.utils.extract_features(base, x_train, batch_size=128)
+        head.fit(features, y_train, epochs=20)
+
+    ``data`` is an array (returns the feature array) or a dataset of
+    ``(images, labels)`` batches such as ``image_dataset_from_directory``'s
+    (returns ``(features, labels)``; shuffle off, or the order is random). The
+    outputs are NumPy float32 arrays whatever device computed them.
+    """
+    import time  # noqa: PLC0415
+
+    start = time.perf_counter()
+    if isinstance(data, np.ndarray) or not hasattr(data, "__iter__") or isinstance(data, (list, tuple)):
+        features = np.asarray(base.predict(np.asarray(data), batch_size=batch_size), dtype=np.float32)
+        labels = None
+    else:
+        chunks, label_chunks = [], []
+        for batch in data:
+            chunks.append(np.asarray(base.predict(batch[0], batch_size=batch_size), dtype=np.float32))
+            if len(batch) > 1:
+                label_chunks.append(np.asarray(batch[1]))
+        features = np.concatenate(chunks)
+        labels = np.concatenate(label_chunks) if label_chunks else None
+    if verbose:
+        seconds = time.perf_counter() - start
+        print(f"extract_features: {len(features)} samples -> {features.shape[1:]} in {seconds:.1f} s "
+              f"({1000 * seconds / max(len(features), 1):.2f} ms/sample)")
+    return features if labels is None else (features, labels)

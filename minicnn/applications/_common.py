@@ -1,0 +1,147 @@
+"""What every pretrained-backbone builder shares: the input, the pooling
+option, loading weight files, and Keras' ``preprocess_input`` modes."""
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from ..io.weights_h5 import load_weights as load_keras3_weights
+from ..layers import GlobalAveragePooling2D, GlobalMaxPooling2D, Input
+
+
+def image_input(input_shape, input_tensor, default_size, min_size, name):
+    """The model's Input: ``input_tensor`` if given, else (H, W, 3) with H, W >= ``min_size``."""
+    if input_tensor is not None:
+        return input_tensor
+    shape = tuple(input_shape) if input_shape is not None else (default_size, default_size, 3)
+    if len(shape) != 3 or shape[-1] != 3:
+        raise ValueError(f"{name}: input_shape must be (height, width, 3), got {shape}")
+    if any(s is not None and s < min_size for s in shape[:2]):
+        raise ValueError(f"{name}: input height and width must be at least {min_size}, got {shape}")
+    return Input(shape)
+
+
+def pool(x, pooling, name):
+    """``pooling=None`` keeps the 4-D feature map; 'avg'/'max' reduce it to a vector."""
+    if pooling is None:
+        return x
+    if pooling == "avg":
+        return GlobalAveragePooling2D(name="avg_pool" if name else None)(x)
+    if pooling == "max":
+        return GlobalMaxPooling2D(name="max_pool" if name else None)(x)
+    raise ValueError(f"pooling must be None, 'avg' or 'max', got {pooling!r}")
+
+
+def check_weights(weights, name):
+    if weights is None:
+        return
+    if weights == "imagenet":
+        raise ValueError(
+            f"{name}: weights='imagenet' would need a download; pass the path of a Keras HDF5 weight file "
+            "instead (this repository carries data/weights/mobilenet_1_0_25_224_tf_no_top.h5 and "
+            "data/weights/squeezenet_v1.1_notop.h5)")
+    if not os.path.exists(os.fspath(weights)):
+        raise FileNotFoundError(f"{name}: weight file not found: {weights}")
+
+
+def all_layers(model):
+    """Every leaf layer of a model, descending into nested models."""
+    out = []
+    for layer in model.layers:
+        if hasattr(layer, "_graph") and layer is not model:
+            out += all_layers(layer)
+        out.append(layer)
+    return out
+
+
+def load_weight_file(model, path) -> None:
+    """Load a Keras weight file into ``model``, matching layers by name.
+
+    Two layouts exist. Keras 3's ``.weights.h5`` (``layers/<name>/vars/<i>``) goes
+    to ``minicnn.io.weights_h5``. The older Keras-2 / "legacy h5" layout, used by
+    the published ImageNet files, has a root attribute ``layer_names`` and, per
+    layer, a group whose attribute ``weight_names`` lists its arrays in the
+    layer's ``get_weights()`` order (e.g. ``conv1_bn/gamma:0, beta:0,
+    moving_mean:0, moving_variance:0``). Everything is checked before anything
+    changes.
+    """
+    import h5py  # noqa: PLC0415
+
+    path = os.fspath(path)
+    with h5py.File(path, "r") as f:
+        legacy = "layer_names" in f.attrs
+        if legacy:
+            plan = _legacy_plan(model, f, path)
+    if not legacy:
+        load_keras3_weights(model, path)
+        return
+    for layer, values in plan:
+        layer.set_weights(values)
+
+
+def _legacy_plan(model, f, path):
+    by_name = {layer.name: layer for layer in all_layers(model) if not hasattr(layer, "_graph")}
+    plan, used = [], set()
+    for raw in f.attrs["layer_names"]:
+        name = raw.decode() if isinstance(raw, bytes) else str(raw)
+        group = f[name]
+        names = [n.decode() if isinstance(n, bytes) else str(n) for n in group.attrs.get("weight_names", [])]
+        if not names:
+            continue
+        layer = by_name.get(name)
+        if layer is None:
+            raise ValueError(f"load_weights: {path} has weights for layer '{name}', which model "
+                             f"'{model.name}' does not have. Nothing was changed.")
+        values = [np.asarray(group[n]) for n in names]
+        shapes = [tuple(w.shape) for w in layer.weights]
+        if [v.shape for v in values] != shapes:
+            raise ValueError(f"load_weights: layer '{name}' has weights of shapes {shapes} but {path} holds "
+                             f"{[v.shape for v in values]}. Nothing was changed.")
+        plan.append((layer, values))
+        used.add(name)
+    missing = [n for n, layer in by_name.items() if layer.weights and n not in used]
+    if missing:
+        raise ValueError(f"load_weights: {path} has no weights for layers {missing[:5]}"
+                         f"{' ...' if len(missing) > 5 else ''} of model '{model.name}'. Nothing was changed.")
+    return plan
+
+
+def preprocess_input(x, mode):
+    """Keras' ``imagenet_utils.preprocess_input`` for RGB images in 0..255.
+
+    - 'tf': scale to [-1, 1] (MobileNet, MobileNetV2, ResNetV2, Xception);
+    - 'caffe': RGB -> BGR, then subtract the ImageNet channel means (VGG16, SqueezeNet);
+    - 'torch': scale to [0, 1], subtract mean and divide by std per channel.
+    Returns a new float32 array (float64 input stays float64).
+    """
+    x = np.asarray(x)
+    x = x.astype(x.dtype if x.dtype == np.float64 else np.float32)
+    if mode == "tf":
+        return x / 127.5 - 1.0
+    if mode == "caffe":
+        x = x[..., ::-1]
+        return x - np.asarray([103.939, 116.779, 123.68], dtype=x.dtype)
+    if mode == "torch":
+        x = x / 255.0
+        return (x - np.asarray([0.485, 0.456, 0.406], dtype=x.dtype)) / np.asarray([0.229, 0.224, 0.225],
+                                                                                     dtype=x.dtype)
+    raise ValueError(f"preprocess_input: mode must be 'tf', 'caffe' or 'torch', got {mode!r}")
+
+
+def finish(model, weights):
+    """Load ``weights`` (a path) into a freshly built model and return it."""
+    if weights is not None:
+        load_weight_file(model, weights)
+    return model
+
+
+
+
+
+def correct_pad(shape, kernel_size=3):
+    """Keras' ``imagenet_utils.correct_pad``: the ZeroPadding2D before a stride-2
+    'valid' conv that makes it sample like 'same' padding on even-sized inputs."""
+    adjust = (1, 1) if shape[1] is None else (1 - shape[1] % 2, 1 - shape[2] % 2)
+    half = kernel_size // 2
+    return ((half - adjust[0], half), (half - adjust[1], half))
