@@ -65,6 +65,7 @@ def keras_modules():
         except RuntimeError:  # TensorFlow was already initialised by someone else
             pass
         tf.config.experimental.enable_op_determinism()
+        tf.get_logger().setLevel("ERROR")  # no retracing chatter: each case builds fresh Keras models
         _modules.update(tf=tf, keras=keras)
     return _modules["keras"], _modules["tf"]
 
@@ -124,12 +125,21 @@ class Row:
     examples: int = 25
 
     def run(self) -> Stats:
+        """Run every case; on disagreement the AssertionError carries ``.stats`` (for the report)."""
         stats = Stats(self.name)
+        try:
+            self._run(stats)
+        except AssertionError as exc:
+            exc.stats = stats
+            raise
+        return stats
+
+    def _run(self, stats):
         if isinstance(self.cases, (list, tuple)):
             for case in self.cases:
                 stats.cases += 1
                 self.check(case, stats)
-            return stats
+            return
         from hypothesis import HealthCheck, given, settings  # noqa: PLC0415
 
         @settings(max_examples=_examples(self.examples), deadline=None, derandomize=True, database=None,
@@ -140,7 +150,6 @@ class Row:
             self.check(case, stats)
 
         prop()
-        return stats
 
     @property
     def id(self) -> str:

@@ -47,6 +47,11 @@ def conv_kwargs(draw):
             "use_bias": draw(st.booleans()), "activation": draw(st.sampled_from([None, "relu", "tanh"]))}
 
 
+def square_conv_kwargs(draw):
+    kwargs = conv_kwargs(draw)
+    return {**kwargs, "strides": (kwargs["strides"][0],) * 2, "dilation_rate": (kwargs["dilation_rate"][0],) * 2}
+
+
 def window_min_size(kwargs):
     """'valid' windows need an input at least as large as the (dilated) window."""
     size = kwargs.get("kernel_size", kwargs.get("pool_size"))
@@ -123,6 +128,29 @@ LAYER_CASES = {
     "Add": merge_case(),
     "Multiply": merge_case(),
     "Concatenate": merge_case(concat=True),
+    "BatchNormalization": image_case(lambda draw: {  # inference: moving statistics (random, variances > 0)
+        "momentum": draw(st.sampled_from([0.5, 0.99])), "epsilon": draw(st.sampled_from([1e-3, 2**-7])),
+        "center": draw(st.booleans()), "scale": draw(st.booleans())}),
+    # TensorFlow's depthwise kernel needs equal strides (and rates) along both axes
+    "DepthwiseConv2D": image_case(lambda draw: {**{k: v for k, v in square_conv_kwargs(draw).items()
+                                                   if k != "filters"},
+                                                "depth_multiplier": draw(st.integers(1, 3))}, window_min_size,
+                                  channels=st.integers(1, 8)),
+    "SeparableConv2D": image_case(lambda draw: {**square_conv_kwargs(draw),
+                                                "depth_multiplier": draw(st.integers(1, 3))},
+                                  window_min_size, channels=st.integers(1, 8)),
+    "ReLU": any_rank_case().flatmap(lambda c: st.fixed_dictionaries({
+        "max_value": st.sampled_from([None, 0.5, 6.0]), "negative_slope": st.sampled_from([0.0, 0.25]),
+        "threshold": st.sampled_from([0.0, 0.5])}).map(lambda kw: (kw, *c[1:]))),
+    "Softmax": any_rank_case(min_last=2),
+    "ZeroPadding2D": image_case(lambda draw: {"padding": draw(st.one_of(
+        st.integers(0, 3), st.tuples(st.tuples(st.integers(0, 3), st.integers(0, 3)),
+                                     st.tuples(st.integers(0, 3), st.integers(0, 3)))))}),
+    "Cropping2D": image_case(lambda draw: {"cropping": ((draw(st.integers(0, 2)), draw(st.integers(0, 2))),
+                                                        (draw(st.integers(0, 2)), draw(st.integers(0, 2))))},
+                             lambda kw: (sum(kw["cropping"][0]) + 1, sum(kw["cropping"][1]) + 1)),
+    "UpSampling2D": image_case(lambda draw: {"size": (draw(st.integers(1, 3)), draw(st.integers(1, 3))),
+                                             "interpolation": "nearest"}),  # minicnn: nearest only
     # Keras' preprocessing layers compute in float32 whatever the layer dtype (tf.image.resize,
     # Rescaling's scale/offset constants), so they are compared in float32 only.
     "Rescaling": any_rank_case(dtype=float32).flatmap(lambda c: st.tuples(st.floats(-2, 2), st.floats(-2, 2)).map(
@@ -154,8 +182,9 @@ def _layer_check(label):
     return check
 
 
+# rows for the layers this checkout of minicnn has (a case may arrive before its layer)
 ROWS = [Row("layers", label, _layer_check(label), strategy, examples=8 if label.startswith("Activation") else 25)
-        for label, strategy in LAYER_CASES.items()]
+        for label, strategy in LAYER_CASES.items() if hasattr(mc.layers, label.split("(")[0])]
 
 
 @pytest.mark.parametrize("row", ROWS, ids=lambda r: r.id)

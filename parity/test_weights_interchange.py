@@ -74,7 +74,7 @@ def _interchange_check(label):
     return check
 
 
-ROWS = [Row("weights", f"weights interchange: {label}", _interchange_check(label), [None])
+ROWS = [Row("weights", f"interchange: {label}", _interchange_check(label), [None])
         for label in MODELS]
 
 

@@ -1,0 +1,96 @@
+"""``python -m parity``: run every parity row, print the table, write parity/REPORT.md.
+
+Exits 0 when every row agrees with Keras, 1 when one disagrees, 2 when
+TensorFlow/Keras are not installed. The rows are the same objects that
+``pytest parity`` runs (each test module's ``ROWS``).
+"""
+from __future__ import annotations
+
+import importlib
+import pathlib
+import platform
+import sys
+import time
+
+from .harness import TOLERANCE, TensorFlowMissing, keras_modules
+
+MODULES = ("test_layers", "test_losses_metrics", "test_optimizers", "test_models", "test_summary",
+           "test_weights_interchange")
+REPORT = pathlib.Path(__file__).with_name("REPORT.md")
+
+
+def run_all():
+    """[(row, stats or None, failure message or None)] for every row of every module."""
+    results = []
+    for module in MODULES:
+        for row in importlib.import_module(f"{__package__}.{module}").ROWS:
+            try:
+                stats, failure = row.run(), None
+            except AssertionError as exc:
+                stats, failure = getattr(exc, "stats", None), str(exc).splitlines()[0]
+            except Exception as exc:  # a crash is a failure too, reported with its type
+                stats, failure = None, f"{type(exc).__name__}: {exc}".splitlines()[0]
+            results.append((row, stats, failure))
+            print(_line(row, stats, failure), flush=True)
+    return results
+
+
+def _fmt(err, stats):
+    return "-" if stats is None else f"{err:.2e}"
+
+
+def _line(row, stats, failure):
+    cases = "-" if stats is None else str(stats.cases)
+    fwd = _fmt(stats.worst_forward, stats) if stats else "-"
+    grad = _fmt(stats.worst_grad, stats) if stats else "-"
+    return f"{row.section:<10} {row.name:<50} {cases:>5} {fwd:>10} {grad:>10}  {'FAIL' if failure else 'pass'}"
+
+
+def markdown(results, seconds, versions) -> str:
+    out = [
+        "# minicnn vs Keras: parity report",
+        "",
+        f"Written by `python -m parity` in {seconds:.0f} s ({versions}).",
+        "",
+        "Error measure: `max|minicnn - keras| / max(max|keras|, tiny)` per compared array; the worst over all",
+        "cases of a row. Forward = outputs, losses, predictions, loss histories; gradient = gradients with",
+        "respect to inputs and weights, optimizer trajectories, trained weights.",
+        "Tolerances: " + ", ".join(f"{d} {k} {v:g}" for (d, k), v in TOLERANCE.items()) + ".",
+        "Shapes, `count_params` and summary lines must be equal exactly.",
+        "",
+        "| section | row | cases | worst forward error | worst gradient error | result |",
+        "|---|---|---:|---:|---:|---|",
+    ]
+    for row, stats, failure in results:
+        cases = "-" if stats is None else stats.cases
+        fwd = _fmt(stats.worst_forward, stats) if stats else "-"
+        grad = _fmt(stats.worst_grad, stats) if stats else "-"
+        result = f"FAIL: {failure}".replace("|", "/") if failure else "pass"
+        out.append(f"| {row.section} | {row.name} | {cases} | {fwd} | {grad} | {result} |")
+    out += ["", "Deliberate differences from Keras: [DIFFERENCES.md](DIFFERENCES.md).", ""]
+    return "\n".join(out)
+
+
+def main() -> int:
+    try:
+        keras, tf = keras_modules()
+    except TensorFlowMissing as exc:
+        print(f"parity: cannot run: {exc}", file=sys.stderr)
+        return 2
+    versions = f"TensorFlow {tf.__version__}, Keras {keras.__version__}, Python {platform.python_version()}"
+    print(f"minicnn parity against {versions}")
+    print(f"{'section':<10} {'row':<50} {'cases':>5} {'fwd err':>10} {'grad err':>10}  result")
+    start = time.perf_counter()
+    results = run_all()
+    seconds = time.perf_counter() - start
+    REPORT.write_text(markdown(results, seconds, versions), encoding="utf-8")
+    failures = [(row, msg) for row, _, msg in results if msg]
+    print(f"\n{len(results) - len(failures)}/{len(results)} rows agree with Keras ({seconds:.0f} s); "
+          f"table written to {REPORT}")
+    for row, msg in failures:
+        print(f"DISAGREES: {row.name}: {msg}")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
