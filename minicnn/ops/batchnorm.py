@@ -45,6 +45,7 @@ class BatchNormFunction(Function):
         inv = 1.0 / xp.sqrt(var + x.dtype.type(self.epsilon))
         scale = inv * gamma
         self.x, self.mean, self.inv, self.gamma = x, mean, inv, gamma
+        self.beta_shape = beta.shape  # gamma may be a broadcast constant (scale=False): its shape is not beta's
         return x * scale + (beta - mean * scale)
 
     def backward(self, g):
@@ -61,5 +62,5 @@ class BatchNormFunction(Function):
         if needs[1]:
             ggamma = (g * xhat).sum(axis=self.axes).reshape(self.gamma.shape)
         if needs[2]:
-            gbeta = g.sum(axis=self.axes).reshape(self.gamma.shape)
+            gbeta = g.sum(axis=self.axes).reshape(self.beta_shape)
         return gx, ggamma, gbeta
