@@ -98,6 +98,26 @@ def cifar10_subset(n_train: int, n_test: int, seed: int = 0):
             (x_test[te].astype("float32") / 255.0, y_test[te]))
 
 
+MOBILENET_WEIGHTS = ROOT / "data" / "weights" / "mobilenet_1_0_25_224_tf_no_top.h5"
+
+
+def mobilenet_parts(size: int, weights=MOBILENET_WEIGHTS):
+    """``(prepare, base)`` for transfer learning on CIFAR-10 (examples 07 and 08).
+
+    ``prepare`` upsamples 32×32 images (0..255) to size×size and maps them to [-1, 1], which is what
+    MobileNet's ``preprocess_input`` does (x/127.5 − 1), written as layers so it is part of the model.
+    ``base`` is MobileNet v1, alpha 0.25, without its ImageNet classifier; ``pooling='avg'`` turns its
+    last feature map into one 256-vector per image. ``weights=None`` gives a random initialisation.
+    """
+    import minicnn as mc  # noqa: PLC0415 - after the sys.path line above
+
+    prepare = mc.Sequential([mc.Input((32, 32, 3)), mc.layers.Resizing(size, size),
+                             mc.layers.Rescaling(1 / 127.5, offset=-1.0)], name="prepare")
+    base = mc.applications.MobileNet(alpha=0.25, include_top=False, input_shape=(size, size, 3), pooling="avg",
+                                     weights=None if weights is None else str(weights))
+    return prepare, base
+
+
 def timed(fn, repeat: int = 3) -> float:
     """Best wall time of ``repeat`` calls of ``fn`` (seconds): the least disturbed run."""
     best = float("inf")
