@@ -150,7 +150,10 @@ LAYER_CASES = {
                                                         (draw(st.integers(0, 2)), draw(st.integers(0, 2))))},
                              lambda kw: (sum(kw["cropping"][0]) + 1, sum(kw["cropping"][1]) + 1)),
     "UpSampling2D": image_case(lambda draw: {"size": (draw(st.integers(1, 3)), draw(st.integers(1, 3))),
-                                             "interpolation": "nearest"}),  # minicnn: nearest only
+                                             "interpolation": "nearest"}),
+    # bilinear goes through tf.image.resize, which computes in float32 (like Resizing below)
+    "UpSampling2D(bilinear)": image_case(lambda draw: {"size": (draw(st.integers(1, 3)), draw(st.integers(1, 3))),
+                                                       "interpolation": "bilinear"}, dtype=float32),
     # Keras' preprocessing layers compute in float32 whatever the layer dtype (tf.image.resize,
     # Rescaling's scale/offset constants), so they are compared in float32 only.
     "Rescaling": any_rank_case(dtype=float32).flatmap(lambda c: st.tuples(st.floats(-2, 2), st.floats(-2, 2)).map(
