@@ -252,7 +252,15 @@ class Layer:
         """Create weights for ``input_shape``; the default creates none."""
 
     def compute_output_shape(self, input_shape):
-        """Output shape for an input shape. The default runs the layer on zeros."""
+        """Output shape for an input shape. The default runs the layer on zeros
+        (once per input shape: ``Sequential.add`` re-traces every layer it holds)."""
+        cache = self.__dict__.setdefault("_output_shape_cache", {})
+        key = repr(input_shape)
+        if key not in cache:
+            cache[key] = self._traced_output_shape(input_shape)
+        return cache[key]
+
+    def _traced_output_shape(self, input_shape):
         def dummy(shape):
             if any(s is None for s in shape[1:]):
                 raise ValueError(f"Layer '{self.name}' needs known non-batch sizes, got {shape}")
