@@ -6,8 +6,10 @@ import os
 
 import numpy as np
 
+from .. import backend
+from ..autograd import Tensor, math_ops
 from ..io.weights_h5 import load_weights as load_keras3_weights
-from ..layers import GlobalAveragePooling2D, GlobalMaxPooling2D, Input
+from ..layers import GlobalAveragePooling2D, GlobalMaxPooling2D, Input, KerasTensor, Layer
 
 
 def image_input(input_shape, input_tensor, default_size, min_size, name):
@@ -107,26 +109,55 @@ def _legacy_plan(model, f, path):
     return plan
 
 
+MEANS = {"caffe": (103.939, 116.779, 123.68), "torch": (0.485, 0.456, 0.406)}
+TORCH_STD = (0.229, 0.224, 0.225)
+
+
 def preprocess_input(x, mode):
     """Keras' ``imagenet_utils.preprocess_input`` for RGB images in 0..255.
 
     - 'tf': scale to [-1, 1] (MobileNet, MobileNetV2, ResNetV2, Xception);
     - 'caffe': RGB -> BGR, then subtract the ImageNet channel means (VGG16, SqueezeNet);
     - 'torch': scale to [0, 1], subtract mean and divide by std per channel.
-    Returns a new float32 array (float64 input stays float64).
+
+    Arrays give a new float32 array (float64 stays float64). A symbolic tensor
+    (``x = preprocess_input(inputs)`` inside a functional model, as the Keras
+    transfer-learning tutorial writes it) or a Tensor goes through a layer.
     """
+    if mode not in ("tf", "caffe", "torch"):
+        raise ValueError(f"preprocess_input: mode must be 'tf', 'caffe' or 'torch', got {mode!r}")
+    if isinstance(x, (KerasTensor, Tensor)):
+        return Preprocess(mode)(x)
     x = np.asarray(x)
-    x = x.astype(x.dtype if x.dtype == np.float64 else np.float32)
+    return _apply(x.astype(x.dtype if x.dtype == np.float64 else np.float32), mode, np)
+
+
+def _apply(x, mode, xp):
+    """The arithmetic, on arrays (xp=np) or Tensors (xp=None: operators only)."""
+    def const(values):
+        return np.asarray(values, dtype=x.dtype) if xp is np else Tensor(
+            backend.to_device(np.asarray(values), dtype=x.dtype))
+
     if mode == "tf":
         return x / 127.5 - 1.0
     if mode == "caffe":
-        x = x[..., ::-1]
-        return x - np.asarray([103.939, 116.779, 123.68], dtype=x.dtype)
-    if mode == "torch":
-        x = x / 255.0
-        return (x - np.asarray([0.485, 0.456, 0.406], dtype=x.dtype)) / np.asarray([0.229, 0.224, 0.225],
-                                                                                     dtype=x.dtype)
-    raise ValueError(f"preprocess_input: mode must be 'tf', 'caffe' or 'torch', got {mode!r}")
+        x = x[..., ::-1] if xp is np else math_ops.getitem(x, (Ellipsis, slice(None, None, -1)))
+        return x - const(MEANS["caffe"])
+    return (x / 255.0 - const(MEANS["torch"])) / const(TORCH_STD)
+
+
+class Preprocess(Layer):
+    """``preprocess_input`` as a layer (no weights), for use inside a model."""
+
+    def __init__(self, mode, **kwargs):
+        super().__init__(**kwargs)
+        self.mode = mode
+
+    def call(self, inputs):
+        return _apply(inputs, self.mode, None)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
 
 
 def finish(model, weights):
