@@ -130,7 +130,7 @@ a0.plot(epochs, full_epoch_s * epochs, "o-", color="tab:red", label="fit the who
 a0.plot(epochs, extract_s + cached_epoch_s * epochs, "o-", color="tab:green",
         label="extract features once, then fit the head")
 a0.set_xlabel("epochs of head training")
-a0.set_ylabel(f"seconds (time of {full_epochs} measured epoch(s) × epochs)")
+a0.set_ylabel("seconds (measured time per epoch × epochs)")
 a0.set_title(f"Cached features: {full_epoch_s / cached_epoch_s:.0f}× faster per epoch\n"
              f"({n_train:,} CIFAR-10 images at {size}×{size}, MobileNet 0.25 frozen)")
 a0.legend(fontsize=8)
