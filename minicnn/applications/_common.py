@@ -12,11 +12,16 @@ from ..io.weights_h5 import load_weights as load_keras3_weights
 from ..layers import GlobalAveragePooling2D, GlobalMaxPooling2D, Input, KerasTensor, Layer
 
 
-def image_input(input_shape, input_tensor, default_size, min_size, name):
-    """The model's Input: ``input_tensor`` if given, else (H, W, 3) with H, W >= ``min_size``."""
+def image_input(input_shape, input_tensor, default_size, min_size, name, include_top=True):
+    """The model's Input: ``input_tensor`` if given, else (H, W, 3) with H, W >= ``min_size``.
+
+    As in Keras, without ``input_shape`` a classifier (``include_top=True``) takes
+    ``default_size`` square images and a feature extractor any size, (None, None, 3).
+    """
     if input_tensor is not None:
         return input_tensor
-    shape = tuple(input_shape) if input_shape is not None else (default_size, default_size, 3)
+    default = (default_size, default_size, 3) if include_top else (None, None, 3)
+    shape = tuple(input_shape) if input_shape is not None else default
     if len(shape) != 3 or shape[-1] != 3:
         raise ValueError(f"{name}: input_shape must be (height, width, 3), got {shape}")
     if any(s is not None and s < min_size for s in shape[:2]):

@@ -35,7 +35,7 @@ def MobileNet(input_shape=None, alpha=1.0, depth_multiplier=1, dropout=1e-3, inc
               name=None):
     """MobileNet v1; ``weights`` is None or the path of a Keras weight file."""
     _common.check_weights(weights, "MobileNet")
-    inputs = _common.image_input(input_shape, input_tensor, 224, 32, "MobileNet")
+    inputs = _common.image_input(input_shape, input_tensor, 224, 32, "MobileNet", include_top)
     x = Conv2D(int(32 * alpha), 3, padding="same", use_bias=False, strides=2, name="conv1")(inputs)
     x = BatchNormalization(name="conv1_bn")(x)
     x = ReLU(6.0, name="conv1_relu")(x)

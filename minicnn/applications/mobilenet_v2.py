@@ -55,7 +55,7 @@ def MobileNetV2(input_shape=None, alpha=1.0, include_top=True, weights=None, inp
                 pooling=None, classes=1000, classifier_activation="softmax", name=None):
     """MobileNetV2; ``weights`` is None or the path of a Keras weight file."""
     _common.check_weights(weights, "MobileNetV2")
-    inputs = _common.image_input(input_shape, input_tensor, 224, 32, "MobileNetV2")
+    inputs = _common.image_input(input_shape, input_tensor, 224, 32, "MobileNetV2", include_top)
     x = Conv2D(make_divisible(32 * alpha), 3, strides=2, padding="same", use_bias=False, name="Conv1")(inputs)
     x = _bn("bn_Conv1")(x)
     x = ReLU(6.0, name="Conv1_relu")(x)

@@ -47,7 +47,7 @@ def ResNet50V2(include_top=True, weights=None, input_tensor=None, input_shape=No
                classes=1000, classifier_activation="softmax", name="resnet50v2"):
     """ResNet50V2; ``weights`` is None or the path of a Keras weight file."""
     _common.check_weights(weights, "ResNet50V2")
-    inputs = _common.image_input(input_shape, input_tensor, 224, 32, "ResNet50V2")
+    inputs = _common.image_input(input_shape, input_tensor, 224, 32, "ResNet50V2", include_top)
     x = ZeroPadding2D(((3, 3), (3, 3)), name="conv1_pad")(inputs)
     x = Conv2D(64, 7, strides=2, name="conv1_conv")(x)
     x = ZeroPadding2D(((1, 1), (1, 1)), name="pool1_pad")(x)

@@ -31,7 +31,7 @@ def SqueezeNet(include_top=True, weights=None, input_tensor=None, input_shape=No
     """SqueezeNet v1.1; ``weights`` is None or the path of a Keras weight file
     (e.g. data/weights/squeezenet_v1.1_notop.h5 with ``include_top=False``)."""
     _common.check_weights(weights, "SqueezeNet")
-    inputs = _common.image_input(input_shape, input_tensor, 227, 32, "SqueezeNet")
+    inputs = _common.image_input(input_shape, input_tensor, 227, 32, "SqueezeNet", include_top)
     x = Conv2D(64, 3, strides=2, name="conv1")(inputs)
     x = Activation("relu", name="relu_conv1")(x)
     x = MaxPooling2D(3, strides=2, name="pool1")(x)

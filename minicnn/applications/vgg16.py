@@ -17,7 +17,7 @@ def VGG16(include_top=True, weights=None, input_tensor=None, input_shape=None, p
           classes=1000, classifier_activation="softmax", name="vgg16"):
     """VGG16; ``weights`` is None or the path of a Keras weight file."""
     _common.check_weights(weights, "VGG16")
-    inputs = _common.image_input(input_shape, input_tensor, 224, 32, "VGG16")
+    inputs = _common.image_input(input_shape, input_tensor, 224, 32, "VGG16", include_top)
     x = inputs
     for block, (filters, convs) in enumerate(BLOCKS, start=1):
         for i in range(1, convs + 1):

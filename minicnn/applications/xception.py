@@ -37,7 +37,7 @@ def Xception(include_top=True, weights=None, input_tensor=None, input_shape=None
              classes=1000, classifier_activation="softmax", name="xception"):
     """Xception; ``weights`` is None or the path of a Keras weight file."""
     _common.check_weights(weights, "Xception")
-    inputs = _common.image_input(input_shape, input_tensor, 299, 71, "Xception")
+    inputs = _common.image_input(input_shape, input_tensor, 299, 71, "Xception", include_top)
     x = Conv2D(32, 3, strides=2, use_bias=False, name="block1_conv1")(inputs)
     x = BatchNormalization(name="block1_conv1_bn")(x)
     x = Activation("relu", name="block1_conv1_act")(x)
