@@ -28,9 +28,10 @@ def _save(fig, path) -> Path:
     return path
 
 
-def plot_history(history: dict, path, title="Training history") -> Path:
+def plot_history(history: dict, path, title="Training history", fine_tune_at=None) -> Path:
     """Loss and accuracy per epoch, training vs validation, side by side
-    (the two panels the seed notebooks draw). ``history`` is ``History.history``."""
+    (the two panels the seed notebooks draw). ``history`` is ``History.history``.
+    ``fine_tune_at=N`` draws a line after epoch N, where fine-tuning started."""
     plt = _pyplot()
     from matplotlib.ticker import MaxNLocator  # noqa: PLC0415
 
@@ -42,6 +43,8 @@ def plot_history(history: dict, path, title="Training history") -> Path:
         ax.plot(epochs, history[key], "o-", label=f"training {key}")
         if f"val_{key}" in history:
             ax.plot(epochs, history[f"val_{key}"], "s--", label=f"validation {key}")
+        if fine_tune_at is not None:
+            ax.axvline(fine_tune_at + 0.5, color="gray", linestyle=":", label="fine-tuning starts")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_xlabel("epoch")
         ax.set_ylabel(key)

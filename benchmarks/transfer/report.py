@@ -1,0 +1,41 @@
+"""Table and learning curves from the two runs of ``cifar10_mobilenet.py``.
+
+    python -m benchmarks.transfer.report
+
+Reads ``results_minicnn.json`` and ``results_keras.json`` next to this file, writes
+``RESULTS.md`` (accuracy on all 10,000 test images and wall time per stage) and
+``curves_<framework>.png`` (phase 1 then fine-tuning, with a line where it starts).
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from minicnn.plots import plot_history
+
+HERE = Path(__file__).resolve().parent
+
+
+def main():
+    runs = [json.loads(p.read_text()) for p in (HERE / "results_minicnn.json", HERE / "results_keras.json")
+            if p.exists()]
+    lines = ["| framework | train images | test images | frozen test acc | fine-tuned test acc | "
+             "extract block-11 (s) | head fit (s) | fine-tune fit (s) | total (s) |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for r in runs:
+        t = r["times"]
+        lines.append(f"| {r['framework']} | {r['train_images']:,} | {r['test_images']:,} | "
+                     f"{r['frozen_test_accuracy']:.4f} | {r.get('fine_tuned_test_accuracy', float('nan')):.4f} | "
+                     f"{t['extract_block11_s']:.0f} | {t['head_fit_s']:.0f} | {t.get('fine_tune_fit_s', 0):.0f} | "
+                     f"{t['total_s']:.0f} |")
+        history = {k: r["frozen_history"][k] + r.get("fine_tune_history", {}).get(k, [])
+                   for k in r["frozen_history"]}
+        plot_history(history, HERE / f"curves_{r['framework']}.png",
+                     title=f"CIFAR-10 on frozen MobileNet-0.25 ({r['framework']})", fine_tune_at=r["epochs"])
+    text = "\n".join(lines) + "\n"
+    (HERE / "RESULTS.md").write_text(text)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
