@@ -115,6 +115,8 @@ def check_application(name):
             m_model = getattr(mc.applications, name)(include_top=False, **kwargs)
             stats.equal("count_params (include_top=False)", m_model.count_params(), k_model.count_params())
             stats.equal("output shape", m_model.output_shape, tuple(k_model.output_shape))
+            stats.equal("layer order (types)", [type(l).__name__ for l in m_model.layers],
+                        [type(l).__name__ for l in k_model.layers])
             rng = np.random.default_rng(0)
             for m_layer, k_layer in pair_layers(m_model, k_model):
                 stats.equal(f"{k_layer.name}: type", type(m_layer).__name__, type(k_layer).__name__)
@@ -125,10 +127,21 @@ def check_application(name):
                     m_layer.set_weights(random_weights(k_layer, rng) if isinstance(
                         k_layer, keras.layers.BatchNormalization) else k_layer.get_weights())
                     k_layer.set_weights(m_layer.get_weights())
+            stats.equal("trainable params", trainable_count(m_model), trainable_count(k_model))
+            fine_tune_at = len(k_model.layers) // 2  # the seed-004 freeze: everything below fine_tune_at
+            for model in (m_model, k_model):
+                for layer in model.layers[:fine_tune_at]:
+                    layer.trainable = False
+            stats.equal("trainable params below fine_tune_at frozen", trainable_count(m_model),
+                        trainable_count(k_model))
             x = rng.uniform(-1, 1, (2, *small))
             stats.compare("forward output (float64, inference)", m_model.predict(x),
                           k_model.predict(x, verbose=0), "float64")
     return check
+
+
+def trainable_count(model):
+    return int(sum(np.prod(w.shape) for w in model.trainable_weights))
 
 
 FEATURE_TOLERANCE = 1e-4  # issue 7's bar for float32 features of the whole 28-layer network

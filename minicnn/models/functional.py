@@ -58,3 +58,55 @@ def run_graph(nodes, inputs, outputs, values: dict, training):
             values[id(t)] = value
     out = [values[id(t)] for t in outputs]
     return out
+
+
+def keras_layer_order(inputs, outputs) -> list:
+    """The layers of a graph in the order Keras lists them in ``model.layers``.
+
+    Keras sorts by *depth* — the longest path from the layer to an output — deepest
+    first, and breaks ties by when a depth-first walk from the outputs first meets
+    the layer. For a chain that is simply creation order; for a residual block it
+    puts the shortcut's conv just before the ``Add``, after the main path. The order
+    matters to users: ``base.layers[:fine_tune_at]`` freezes the same layers as in
+    Keras, and weights come out of ``get_weights()`` in Keras' order.
+    """
+    input_ids = {id(t) for t in inputs}
+
+    def key(t):
+        """A graph vertex: the tensor's producing Node, or the Input tensor itself."""
+        return t if t.node is None else t.node
+
+    def layer_of(vertex):
+        return vertex.input_layer if getattr(vertex, "node", 0) is None else vertex.layer
+
+    def parents(vertex):
+        if getattr(vertex, "node", 0) is None:  # an Input: nothing feeds it
+            return []
+        return [key(t) for t in vertex.input_tensors if t.node is None or id(t) not in input_ids]
+
+    first_seen, post_order, finished = {}, [], set()
+    stack = [(key(t), False) for t in reversed(outputs) if t.node is None or id(t) not in input_ids]
+    while stack:  # iterative depth-first walk from the outputs, first inputs first
+        vertex, expanded = stack.pop()
+        if id(vertex) in finished:
+            continue
+        if expanded:
+            finished.add(id(vertex))
+            post_order.append(vertex)
+            continue
+        first_seen.setdefault(id(layer_of(vertex)), len(first_seen))
+        stack.append((vertex, True))
+        stack += [(p, False) for p in reversed(parents(vertex))]
+
+    vertex_depth, layer_depth, layers = {}, {}, {}
+    for vertex in reversed(post_order):  # outputs first: a parent is one deeper than its child
+        layer = layer_of(vertex)
+        depth = max(vertex_depth.setdefault(id(vertex), 0), layer_depth.get(id(layer), 0))
+        layer_depth[id(layer)], vertex_depth[id(vertex)], layers[id(layer)] = depth, depth, layer
+        for p in parents(vertex):
+            vertex_depth[id(p)] = max(depth + 1, vertex_depth.get(id(p), 0))
+    for t in inputs:  # an Input no output depends on is still listed (last, as Keras)
+        layer = getattr(t, "input_layer", None)
+        if layer is not None and id(layer) not in layers:
+            layers[id(layer)], layer_depth[id(layer)], first_seen[id(layer)] = layer, 0, -1
+    return sorted(layers.values(), key=lambda l: (-layer_depth[id(l)], first_seen[id(l)]))

@@ -13,7 +13,7 @@ import numpy as np
 from ..autograd import no_grad
 from ..layers.base import InputSpec, Layer, training_scope, unique_name
 from ..layers.symbolic import KerasTensor
-from .functional import run_graph, topological_nodes
+from .functional import keras_layer_order, run_graph, topological_nodes
 from .explain import print_explanation
 from .summary import print_summary
 from .training import Trainer
@@ -46,11 +46,7 @@ class Model(Trainer, Layer):
             if not isinstance(t, KerasTensor):
                 raise TypeError(f"Model inputs/outputs must come from Input() and layer calls, got {t!r}")
         nodes = topological_nodes(ins, outs)
-        input_layers = [getattr(t, "input_layer", None) for t in ins]
-        layers = []
-        for layer in [l for l in input_layers if l is not None] + [n.layer for n in nodes]:
-            if all(layer is not seen for seen in layers):
-                layers.append(layer)
+        layers = keras_layer_order(ins, outs)
         self._graph = {"inputs": ins, "outputs": outs, "nodes": nodes}
         self._layer_list = layers
         for layer in layers:
