@@ -49,6 +49,14 @@ def numba_first_call() -> dict:
     return out
 
 
+def kernel_table(repeats: int) -> list[dict]:
+    """``kernels.run`` in a child process with one BLAS and one Numba thread."""
+    env = {**os.environ, **endtoend.ONE_THREAD, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.run([sys.executable, "-m", "benchmarks.kernels", "--json", "--repeats", str(repeats)],
+                          cwd=ROOT, env=env, capture_output=True, text=True, check=True)
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
 def plot(result, path: Path) -> None:
     import matplotlib  # noqa: PLC0415
 
@@ -63,7 +71,7 @@ def plot(result, path: Path) -> None:
         bars = ax.bar(names, [r[key] for r in rows], color=["C0" if n.startswith("minicnn") else "C7" for n in names])
         ax.bar_label(bars, fmt="%.0f")
         ax.set_title(title)
-        ax.tick_params(axis="x", rotation=20)
+        ax.set_xticks(range(len(names)), names, rotation=30, ha="right")
     fig.suptitle(f"seed CIFAR-10 CNN, batch 128, float32, Adam - {result['machine']['cpu']} "
                  f"({result['machine']['cores']} cores)", fontsize=9)
     fig.tight_layout()
@@ -85,8 +93,8 @@ def main(argv=None):
               "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "machine": machine()}
 
     if not args.skip_kernels:
-        print("== per-kernel table (batch 128, best of 5) ==")
-        result["kernels"] = kernels.run(repeats=2 if args.quick else 5)
+        print("== per-kernel table (batch 128, best of 5, one thread) ==")
+        result["kernels"] = kernel_table(repeats=2 if args.quick else 5)
         print(kernels.format_table(result["kernels"]))
         result["numba_first_call"] = numba_first_call()
         for label, seconds in result["numba_first_call"].items():
@@ -97,8 +105,9 @@ def main(argv=None):
         result["end_to_end"] = endtoend.run(rounds, images, images, quick=args.quick)
         print(endtoend.format_table(result["end_to_end"]))
         if not args.quick:
-            check = endtoend.run_worker("minicnn", {"MINICNN_KERNELS": "numba"}, images, BATCH,
-                                        epoch_check=True)["epochs"]
+            # one thread: on a shared machine the default threads' noise would hide the trend
+            check = endtoend.run_worker("minicnn", {"MINICNN_KERNELS": "numba", **endtoend.ONE_THREAD},
+                                        images, BATCH, epoch_check=True)["epochs"]
             result["epoch_check"] = check
             print(f"epoch time for 2x the images: {check['time_ratio_full_to_half']:.2f}x; resident MB after "
                   f"4 epochs: {', '.join(f'{m:.0f}' for m in check['rss_after_epoch_mb'])}")

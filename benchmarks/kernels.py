@@ -6,10 +6,16 @@ reference kernels and once with the Numba kernels, best of ``repeats``.
 GFLOP/s counts multiply-adds as two operations; for pooling it counts one
 operation per window cell visited (so the numbers compare the two kernel sets,
 not pooling with convolution).
+
+``python -m benchmarks`` runs this table in a child process with one BLAS
+and one Numba thread, so that it compares the kernels themselves, not how two
+thread pools cope with a busy machine.
 """
 from __future__ import annotations
 
+import json
 import os
+import sys
 import time
 
 import numpy as np
@@ -136,8 +142,9 @@ def first_call_seconds() -> dict:
 
 
 def main():
-    print(format_table(run()))
-    print({k: round(v, 3) for k, v in first_call_seconds().items()})
+    """Print the table, or with ``--json`` its rows as one JSON line."""
+    rows = run(repeats=int(sys.argv[sys.argv.index("--repeats") + 1]) if "--repeats" in sys.argv else 5)
+    print(json.dumps(rows) if "--json" in sys.argv else format_table(rows))
 
 
 if __name__ == "__main__":
