@@ -92,7 +92,7 @@ for (kind, k, s, padding, d), style in zip(CONFIGS[:7], styles):
     line, = ax.plot(sizes, formula, style, lw=2.5 if style == ":" else 1.5, label=f"k={k}, s={s}, {padding}" + (f", d={d}" if d > 1 else ""))
     ax.plot(sizes, real, "o", ms=3, color=line.get_color())
 ax.set_title("Output size N_out = floor((N + 2p − k_eff)/s) + 1\n(lines: formula, dots: shape of a real Conv2D)")
-ax.annotate("a 3×3 window with d=2 spans 5 pixels:\nsame sizes as a 5×5 window", xy=(30, 26), xytext=(27, 3),
+ax.annotate("a 3×3 window with d=2 spans 5 pixels:\nsame sizes as a 5×5 window", xy=(30, 26), xytext=(22, 2.5),
             arrowprops={"arrowstyle": "->"}, fontsize=8)
 ax.set_xlabel("input size N (pixels)")
 ax.set_ylabel("output size N_out (pixels)")

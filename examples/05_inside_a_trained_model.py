@@ -38,7 +38,7 @@ args.weights = extra.parse_known_args()[0].weights
 
 # %%
 mc.utils.set_random_seed(0)
-n_train, n_test, epochs = (384, 300, 2) if args.quick else (10000, 2000, 4)
+n_train, n_test, epochs = (384, 300, 2) if args.quick else (6000, 2000, 4)
 (x_train, y_train), (x_test, y_test) = cifar10_subset(n_train, n_test)
 model = mc.applications.seed_cnn.cifar10_cnn()
 model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
