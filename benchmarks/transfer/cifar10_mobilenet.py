@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import time
 from pathlib import Path
 
@@ -147,6 +148,8 @@ def main(argv=None):
         print(f"fine-tuned blocks 12-13: test accuracy {result['fine_tuned_test_accuracy']:.4f}", flush=True)
 
     times["total_s"] = time.perf_counter() - t0
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    times["process_cpu_s"] = usage.ru_utime + usage.ru_stime  # fair on a shared machine, unlike wall time
     result["times"] = times
     out = Path(args.out or HERE / f"results_{args.framework}.json")
     out.write_text(json.dumps(result, indent=2) + "\n")
