@@ -117,6 +117,22 @@ def test_functional_summary_equals_keras(keras):
     assert [type(l).__name__ for l in ours.layers] == [type(l).__name__ for l in theirs.layers]
 
 
+def test_branching_model_summary_has_keras_connected_to_column(keras):
+    """A model that branches and merges gets Keras' fourth column, "Connected to"."""
+    def build(lib, inp, model):
+        i = inp((8, 8, 3), name="img")
+        x = lib.layers.Conv2D(4, 3, name="c1")(i)
+        y = lib.layers.Conv2D(4, 3, padding="same", name="c2")(x)
+        merged = lib.layers.Add(name="skip")([x, y])
+        out = lib.layers.Dense(2, name="head")(lib.layers.Flatten(name="flat")(merged))
+        return model(i, out, name="branchy")
+
+    ours = summary_text(build(mc, mc.Input, mc.Model))
+    assert ours == summary_text(build(keras, keras.Input, keras.Model))
+    assert "Connected to" in ours
+    assert "c1[0][0]," in ours
+
+
 def test_summary_with_default_names_equals_keras(keras, monkeypatch):
     """With fresh name counters on both sides, default names and text agree exactly."""
     import collections

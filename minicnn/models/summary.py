@@ -13,7 +13,10 @@ from __future__ import annotations
 
 import textwrap
 
-WIDTHS = (31, 22, 13)  # content widths of the three columns, as Keras draws them
+# Content widths of the columns as Keras draws them in an 80-column console:
+# three columns for a stack of layers, four ("Connected to") for a real graph.
+WIDTHS = (31, 22, 13)
+GRAPH_WIDTHS = (19, 17, 10, 17)
 
 
 def readable_bytes(n: float) -> str:
@@ -33,7 +36,40 @@ def format_shape(shape) -> str:
     return "(" + ", ".join("None" if s is None else str(s) for s in shape) + (",)" if len(shape) == 1 else ")")
 
 
-def _rows_for(model):
+def _graph_nodes(model):
+    """The model's own graph nodes, or None for a Sequential/subclassed model."""
+    graph = getattr(model, "_graph", None)
+    return graph["nodes"] if graph and graph["nodes"] else None
+
+
+def is_graph_like(model) -> bool:
+    """Keras adds a "Connected to" column when a functional model branches or merges."""
+    nodes = _graph_nodes(model)
+    if nodes is None:
+        return False
+    if any(len(n.input_tensors) > 1 for n in nodes):
+        return True
+    users = [n.layer for n in nodes]
+    return len({id(layer) for layer in users}) < len(users)
+
+
+def _connections(layer, nodes) -> str:
+    """'conv2d[0][0], add[0][0]': producing layer[node index][tensor index] per input."""
+    own = [n for n in layer._inbound_nodes if any(n is m for m in nodes)]
+    parts = []
+    for node in own:
+        for t in node.input_tensors:
+            if t.node is None:
+                parts.append(f"{t.input_layer.name}[0][0]")
+            else:
+                producer = t.node.layer
+                index = next(i for i, n in enumerate(producer._inbound_nodes) if n is t.node)
+                parts.append(f"{producer.name}[{index}][{t.index}]")
+    return ", ".join(parts) or "-"
+
+
+def _rows_for(model, graph_like):
+    nodes = _graph_nodes(model) if graph_like else None
     rows = []
     for layer in model.layers:
         try:
@@ -41,12 +77,13 @@ def _rows_for(model):
         except AttributeError:
             shape = "?"
         params = layer.count_params() if layer.built else 0
-        rows.append((f"{layer.name} ({type(layer).__name__})", shape, f"{params:,}" if layer.built else "0 (unbuilt)"))
+        row = (f"{layer.name} ({type(layer).__name__})", shape, f"{params:,}" if layer.built else "0 (unbuilt)")
+        rows.append(row + (_connections(layer, nodes),) if graph_like else row)
     return rows
 
 
-def _line(left, mid, right, fill):
-    return left + mid.join(fill * (w + 2) for w in WIDTHS) + right
+def _line(left, mid, right, fill, widths):
+    return left + mid.join(fill * (w + 2) for w in widths) + right
 
 
 def _wrap(text, width):
@@ -55,13 +92,13 @@ def _wrap(text, width):
     return [line if len(line) <= width else line[:width - 1] + "…" for line in lines]
 
 
-def _cells(values, bar):
-    wrapped = [_wrap(v, w) for v, w in zip(values, WIDTHS)]
+def _cells(values, bar, widths):
+    wrapped = [_wrap(v, w) for v, w in zip(values, widths)]
     height = max(len(c) for c in wrapped)
     lines = []
     for i in range(height):
         parts = []
-        for col, (cell, w) in enumerate(zip(wrapped, WIDTHS)):
+        for col, (cell, w) in enumerate(zip(wrapped, widths)):
             text = cell[i] if i < len(cell) else ""
             parts.append(" " + (text.rjust(w) if col == 2 else text.ljust(w)) + " ")
         lines.append(bar + bar.join(parts) + bar)
@@ -70,15 +107,18 @@ def _cells(values, bar):
 
 def summary_lines(model) -> list[str]:
     lines = [f'Model: "{model.name}"']
-    lines.append(_line("┏", "┳", "┓", "━"))
-    lines += _cells(("Layer (type)", "Output Shape", "Param #"), "┃")
-    lines.append(_line("┡", "╇", "┩", "━"))
-    rows = _rows_for(model)
+    graph_like = is_graph_like(model)
+    widths = GRAPH_WIDTHS if graph_like else WIDTHS
+    header = ("Layer (type)", "Output Shape", "Param #") + (("Connected to",) if graph_like else ())
+    lines.append(_line("┏", "┳", "┓", "━", widths))
+    lines += _cells(header, "┃", widths)
+    lines.append(_line("┡", "╇", "┩", "━", widths))
+    rows = _rows_for(model, graph_like)
     for i, row in enumerate(rows):
-        lines += _cells(row, "│")
+        lines += _cells(row, "│", widths)
         if i < len(rows) - 1:
-            lines.append(_line("├", "┼", "┤", "─"))
-    lines.append(_line("└", "┴", "┘", "─"))
+            lines.append(_line("├", "┼", "┤", "─", widths))
+    lines.append(_line("└", "┴", "┘", "─", widths))
     weights = model.weights if model.built else []
     trainable = [w for w in weights if w.trainable]
     frozen = [w for w in weights if not w.trainable]
