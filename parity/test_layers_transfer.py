@@ -10,6 +10,7 @@ single inference call cannot show.
 from __future__ import annotations
 
 import contextlib
+import re
 from pathlib import Path
 
 import numpy as np
@@ -84,26 +85,21 @@ APPS = {  # name: (minicnn builder kwargs, small input for the forward compariso
 
 
 def pair_layers(m_model, k_model):
-    """Match layers by name; unnamed ones (auto names differ) in order, type by type."""
+    """Pair the layers position by position (the caller has checked that the type order
+    agrees). Names are compared too, except automatic ones ('add_3'): those come from
+    per-process counters, which other tests in the same worker advance differently on
+    each side."""
+    from minicnn.layers.base import to_snake_case
+
     k_layers = [l for l in k_model.layers if type(l).__name__ != "InputLayer"]
     m_layers = [l for l in m_model.layers if type(l).__name__ != "InputLayer"]
-    m_by_name = {l.name: l for l in m_layers}
-    pairs, k_rest = [], []
-    for kl in k_layers:
-        if kl.name in m_by_name:
-            pairs.append((m_by_name.pop(kl.name), kl))
-        else:
-            k_rest.append(kl)
-    m_rest = [l for l in m_layers if l.name in m_by_name]
-    for kind in sorted({type(l).__name__ for l in k_rest}):
-        ks = [l for l in k_rest if type(l).__name__ == kind]
-        ms = [l for l in m_rest if type(l).__name__ == kind]
-        if len(ks) != len(ms):
-            raise AssertionError(f"{kind}: Keras has {len(ks)} unnamed layers, minicnn {len(ms)}")
-        pairs += list(zip(ms, ks))
-    if len(pairs) != len(k_layers) or len(m_layers) != len(k_layers):
+    if len(m_layers) != len(k_layers):
         raise AssertionError(f"layer lists differ: minicnn {len(m_layers)}, Keras {len(k_layers)}")
-    return pairs
+    for m_layer, k_layer in zip(m_layers, k_layers):
+        automatic = re.fullmatch(rf"{to_snake_case(type(k_layer).__name__)}(_\d+)?", k_layer.name)
+        if not automatic and m_layer.name != k_layer.name:
+            raise AssertionError(f"layer name differs: minicnn {m_layer.name!r}, Keras {k_layer.name!r}")
+    return list(zip(m_layers, k_layers))
 
 
 def check_application(name):
