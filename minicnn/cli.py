@@ -169,9 +169,18 @@ def train(args) -> int:
     model.save_weights(out / "final.weights.h5")
     result = _evaluate(model, out, x_test, y_test)
     result.update(wall_time_s=time.time() - start, train_images=len(x_tr), epochs=len(history.get("loss", [])))
+    if (out / "best.weights.h5").exists():  # the model selection a student makes: best validation epoch
+        model.load_weights(out / "best.weights.h5")
+        best_loss, best_acc = model.evaluate(x_test, y_test, batch_size=512, verbose=0)
+        val_acc = history.get("val_accuracy", [])
+        result.update(best_val_epoch=int(np.argmax(val_acc)) + 1 if val_acc else None,
+                      best_val_test_accuracy=float(best_acc), best_val_test_loss=float(best_loss))
     _write_json(out / "result.json", result)
     print(f"test accuracy: {result['test_accuracy']:.4f}  test loss: {result['test_loss']:.4f}  "
           f"wall time: {result['wall_time_s']:.0f}s  run folder: {out}")
+    if "best_val_test_accuracy" in result:
+        print(f"test accuracy of the best validation epoch ({result['best_val_epoch']}, "
+              f"best.weights.h5): {result['best_val_test_accuracy']:.4f}")
     return 0
 
 
