@@ -374,6 +374,18 @@ def test_float64_is_selectable(float64):
     assert np.isfinite(model.train_on_batch(x, y))
 
 
+def test_a_layer_keeps_the_dtype_it_was_made_with():
+    """As in Keras, set_floatx affects layers made afterwards, not existing ones."""
+    dense = layers.Dense(2)
+    backend.set_floatx("float64")
+    try:
+        out = dense(np.ones((1, 3)))
+        assert dense.dtype == "float32" and out.dtype == np.float32
+        assert layers.Dense(2).dtype == "float64"
+    finally:
+        backend.set_floatx("float32")
+
+
 def test_float32_is_the_default():
     assert backend.floatx() == "float32"
     assert small_cnn().get_weights()[0].dtype == np.float32

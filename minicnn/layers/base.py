@@ -106,7 +106,8 @@ class Layer:
         self._own_weights: list[Variable] = []
         self.name = name or unique_name(to_snake_case(type(self).__name__))
         self._trainable = bool(trainable)
-        self._dtype = dtype
+        # fixed when the layer is made, as in Keras: set_floatx later does not change it
+        self._dtype = np.dtype(dtype).name if dtype is not None else backend.floatx()
         self.built = False
         self.input_spec: InputSpec | None = None
         self._input_shape = None
@@ -128,7 +129,7 @@ class Layer:
 
     @property
     def dtype(self) -> str:
-        return self._dtype or backend.floatx()
+        return self._dtype
 
     # -- weights -------------------------------------------------------------------
     def add_weight(self, shape=None, initializer="glorot_uniform", dtype=None, trainable=True,
