@@ -17,10 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from ..io.atomic import atomic_path
-
-
-class DatasetError(RuntimeError):
-    """The data set could not be found or read (corrupt, truncated, wrong layout)."""
+from .download import DatasetError, download
 
 
 def cache_root(cache_dir=None) -> Path:
@@ -47,8 +44,6 @@ def find_source(path, repo_copy, url, md5, cache_dir, archive_name, folder_name)
     for c in candidates:
         if c.exists():
             return c
-    from .download import download  # noqa: PLC0415 - only when nothing is on disk
-
     return download(url, cache_root(cache_dir) / archive_name, md5)
 
 

@@ -8,6 +8,10 @@ from pathlib import Path
 from ..io.atomic import atomic_path
 
 
+class DatasetError(RuntimeError):
+    """The data set could not be found or read (corrupt, truncated, wrong layout)."""
+
+
 def md5_of(path) -> str:
     h = hashlib.md5()  # noqa: S324 - the published checksum is an MD5
     with open(path, "rb") as f:
@@ -18,8 +22,6 @@ def md5_of(path) -> str:
 
 def download(url: str, target: Path, md5: str | None = None, timeout: float = 60.0) -> Path:
     """Fetch ``url`` into ``target`` (atomically); verify ``md5`` before keeping it."""
-    from ._sources import DatasetError  # noqa: PLC0415
-
     target = Path(target)
     if target.exists() and (md5 is None or md5_of(target) == md5):
         return target
