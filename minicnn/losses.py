@@ -62,6 +62,16 @@ class SparseCategoricalCrossentropy(Loss):
     def __init__(self, from_logits=False):
         self.from_logits = from_logits
 
+    def check_labels(self, labels, classes) -> None:
+        """Whole numbers in [0, classes), or a clear error."""
+        if labels.dtype.kind == "f" and bool((labels != np.round(labels)).any()):
+            raise ValueError(f"{self.name}: labels must be whole numbers (class indices).")
+        if labels.size and (int(labels.min()) < 0 or int(labels.max()) >= classes):
+            raise ValueError(
+                f"{self.name}: labels must be in [0, {classes}) for {classes} output classes; "
+                f"got values from {int(labels.min())} to {int(labels.max())}."
+            )
+
     def per_sample(self, y_true, y_pred):
         xp = get_array_module(y_pred.data)
         labels = xp.asarray(y_true.data if isinstance(y_true, Tensor) else y_true)
@@ -73,18 +83,12 @@ class SparseCategoricalCrossentropy(Loss):
                 f"shape {tuple(y_pred.shape)}; expected labels of shape {tuple(y_pred.shape[:-1])} "
                 f"(one integer class per sample), or (N, 1)."
             )
-        # the value checks read labels on the host: on the GPU that would stall every step,
-        # so device labels skip them (a CUDA-graph capture could not contain them either)
-        on_host = xp is np
-        if on_host and labels.dtype.kind == "f" and bool((labels != xp.round(labels)).any()):
-            raise ValueError(f"{self.name}: labels must be whole numbers (class indices).")
+        # The value checks read the labels: free for host arrays, but on the GPU they would
+        # stall every step (and could not sit inside a CUDA-graph capture). ``fit`` checks
+        # host label arrays once before training instead (``check_labels``).
+        if xp is np:
+            self.check_labels(labels, y_pred.shape[-1])
         labels = labels.astype(xp.int64, copy=False)
-        classes = y_pred.shape[-1]
-        if on_host and labels.size and (int(labels.min()) < 0 or int(labels.max()) >= classes):
-            raise ValueError(
-                f"{self.name}: labels must be in [0, {classes}) for {classes} output classes; "
-                f"got values from {int(labels.min())} to {int(labels.max())}."
-            )
         logits = _logits_or_log_probs(y_pred, self.from_logits)
         return loss_ops.SparseSoftmaxCrossEntropy()(logits, labels)
 

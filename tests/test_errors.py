@@ -168,6 +168,17 @@ def test_sparse_labels_outside_the_classes(compiled, bad):
         assert "[0, 3)" in message and str(bad) in message
 
 
+def test_fit_checks_label_range_before_training(compiled):
+    """A bad label late in the data is caught before the first step changes any weight
+    (on a GPU the per-batch loss does not read labels back, so this check is the guard)."""
+    y = np.concatenate([Y] * 4)
+    y[-1] = 7
+    before = compiled.get_weights()
+    with pytest.raises(ValueError, match=r"\[0, 3\)"):
+        compiled.fit(np.concatenate([X] * 4), y, batch_size=6, verbose=0)
+    assert all(np.array_equal(a, b) for a, b in zip(before, compiled.get_weights()))
+
+
 def test_x_and_y_of_different_lengths(compiled):
     for who, run in (("fit", lambda: compiled.fit(X, Y[:5], verbose=0)),
                      ("evaluate", lambda: compiled.evaluate(X, Y[:5], verbose=0)),

@@ -126,6 +126,7 @@ class Trainer:
                     raise ValueError(f"fit: validation_split={validation_split} leaves an empty set for {n} samples")
                 validation_data = (take(x, slice(split_at, None)), y[split_at:])
                 x, y = take(x, slice(0, split_at)), y[:split_at]
+            self._check_labels_once(y)
             train = ArrayBatches(x, y, batch_size or 32, shuffle=bool(shuffle))
         val = None
         if validation_data is not None:
@@ -136,6 +137,13 @@ class Trainer:
                 validate_arrays(vx, vy, "fit (validation_data)")
                 val = ArrayBatches(vx, vy, batch_size or 32)
         return train, val
+
+    def _check_labels_once(self, y):
+        """Check host labels against the loss before training (device labels are not read per step)."""
+        check = getattr(self.loss, "check_labels", None)
+        shape = getattr(self, "_output_shape", None)
+        if check is not None and isinstance(y, np.ndarray) and isinstance(shape, tuple) and shape[-1]:
+            check(y, shape[-1])
 
     def _run_epoch(self, batches, cb, steps_per_epoch):
         loss_mean = metrics.Mean("loss")
