@@ -4,7 +4,8 @@
 # A convolution is im2col + one GEMM forward, and two GEMMs + col2im backward (example 02). The GEMMs run
 # on BLAS and are already fast; im2col and col2im are many small strided copies and scatter-adds, which
 # NumPy does slowly. minicnn therefore asks a *kernel slot* for them (`kernel("im2col", xp)`): the
-# readable NumPy reference by default, compiled Numba loops with `MINICNN_KERNELS=numba`, CuPy on a GPU.
+# compiled Numba loops by default on the CPU, the readable NumPy reference with `MINICNN_KERNELS=numpy`,
+# CuPy on a GPU.
 #
 # This example times one convolution's forward and backward with each implementation, split into the
 # copy part and the GEMM part, checks that they compute the same numbers, and then turns on the op
