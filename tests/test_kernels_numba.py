@@ -191,3 +191,21 @@ def test_whole_conv_and_pools_with_kernels_switched(p, filters):
             ours = run_layer(op, x, weights)
         for a, b_ in zip(ours, ref):
             close(a, b_)
+
+
+def test_kernels_give_the_same_result_on_one_and_on_several_threads(monkeypatch):
+    """The default runs the kernels on one thread (fastest next to BLAS' threads on
+    small machines); MINICNN_NUMBA_THREADS=2 runs the same prange loops in parallel."""
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((16, 32, 32, 8)).astype(np.float32)  # large enough to go parallel
+    g = WindowGeometry.make(32, 32, (3, 3), (1, 1), "same")
+    pool = WindowGeometry.make(32, 32, (2, 2), (2, 2), "valid")
+    results = []
+    for threads in ("1", "2"):
+        monkeypatch.setenv("MINICNN_NUMBA_THREADS", threads)
+        cols = numba_cpu.im2col(x, g)
+        out, arg = numba_cpu.maxpool_forward(x, pool)
+        results.append((cols, numba_cpu.col2im(cols, x.shape, g), out,
+                        numba_cpu.maxpool_backward(out, arg, x.shape, pool)))
+    for one, several in zip(*results):
+        np.testing.assert_array_equal(one, several)
