@@ -19,8 +19,6 @@
 # Run: `python examples/10_kernels_and_profiler.py [--quick] [--out FOLDER]`
 
 # %%
-import contextlib
-import os
 import time
 
 from _common import claim, finish, plt, save, setup, timed
@@ -31,23 +29,12 @@ import minicnn as mc
 from minicnn import Tensor, profiler
 from minicnn.ops.conv import conv2d
 from minicnn.ops.kernels import kernel
+from minicnn.ops.kernels import use as kernels  # MINICNN_KERNELS=name for a block
 from minicnn.ops.shapes import WindowGeometry
 
 args = setup("10_kernels_and_profiler", "NumPy vs Numba kernels for one convolution; the op profiler")
 
 
-@contextlib.contextmanager
-def kernels(name):
-    """Run a block with MINICNN_KERNELS=name (the kernel slots read it at every call)."""
-    old = os.environ.get("MINICNN_KERNELS")
-    os.environ["MINICNN_KERNELS"] = name
-    try:
-        yield
-    finally:
-        if old is None:
-            os.environ.pop("MINICNN_KERNELS")
-        else:
-            os.environ["MINICNN_KERNELS"] = old
 
 
 # %% [markdown]

@@ -6,9 +6,7 @@ float32 rounding (copies and maxima exactly; sums up to a different order of
 additions). Then whole Conv2D / pooling / ReLU forward+backward passes are
 compared with ``MINICNN_KERNELS`` switched between ``numpy`` and ``numba``.
 """
-import contextlib
 import math
-import os
 
 import numpy as np
 from hypothesis import assume, given, settings
@@ -52,18 +50,7 @@ def close(a, b):
     np.testing.assert_allclose(a, b, rtol=2e-6, atol=2e-6 * (1 + np.abs(b).max(initial=0)))
 
 
-@contextlib.contextmanager
-def kernels_env(name):
-    """Run a block with ``MINICNN_KERNELS=name``, restoring the old value after."""
-    old = os.environ.get("MINICNN_KERNELS")
-    os.environ["MINICNN_KERNELS"] = name
-    try:
-        yield
-    finally:
-        if old is None:
-            del os.environ["MINICNN_KERNELS"]
-        else:
-            os.environ["MINICNN_KERNELS"] = old
+kernels_env = kernels.use  # the library's own switch
 
 
 def test_numba_fills_every_slot_it_claims():

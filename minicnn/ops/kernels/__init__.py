@@ -19,6 +19,7 @@ in ``tests/test_kernels_numba.py`` hold for every slot it fills.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 
 import numpy as np
@@ -53,6 +54,21 @@ def cpu_implementation() -> str:
     if choice not in ("numpy", "numba"):
         raise ValueError(f"MINICNN_KERNELS must be 'numpy' or 'numba', got {choice!r}")
     return choice
+
+
+@contextlib.contextmanager
+def use(implementation: str):
+    """Run a block with ``MINICNN_KERNELS=implementation`` ('numpy' or 'numba'),
+    restoring the previous setting after; the slots read it at every call."""
+    old = os.environ.get("MINICNN_KERNELS")
+    os.environ["MINICNN_KERNELS"] = implementation
+    try:
+        yield
+    finally:
+        if old is None:
+            del os.environ["MINICNN_KERNELS"]
+        else:
+            os.environ["MINICNN_KERNELS"] = old
 
 
 def _load(implementation: str) -> None:
