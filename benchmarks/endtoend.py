@@ -17,12 +17,11 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 
-ONE_THREAD = {"OPENBLAS_NUM_THREADS": "1", "NUMBA_NUM_THREADS": "1"}
+ONE_THREAD = {"OPENBLAS_NUM_THREADS": "1", "MINICNN_THREADS": "1"}
 # (label, worker framework, extra environment, part of a --quick run)
 CANDIDATES = (
     ("minicnn (numba)", "minicnn", {"MINICNN_KERNELS": "numba"}, True),
-    ("minicnn (numba, 2 kernel threads)", "minicnn", {"MINICNN_KERNELS": "numba", "MINICNN_NUMBA_THREADS": "2"},
-     False),
+    ("minicnn (numba, BLAS threads)", "minicnn", {"MINICNN_KERNELS": "numba", "MINICNN_THREADS": "1"}, False),
     ("minicnn (numba, 1 thread)", "minicnn", {"MINICNN_KERNELS": "numba", **ONE_THREAD}, False),
     ("minicnn (numpy)", "minicnn", {"MINICNN_KERNELS": "numpy"}, False),
     ("keras", "keras", {}, True),

@@ -126,8 +126,10 @@ save(fig, args, "gradient_check.png")
 # %% [markdown]
 # ## 4. What the tape holds after a forward pass
 # Run the seed CIFAR-10 CNN forward (with gradients on) and walk back from the loss: every Function
-# still alive, its generation (its depth in the graph) and the arrays it saved for backward. The im2col
-# matrices of the convolutions dominate: exactly the "im2col columns" `model.explain()` counts.
+# still alive, its generation (its depth in the graph) and the arrays it saved for backward. This runs on
+# the readable reference kernels (`MINICNN_KERNELS=numpy`), where the im2col matrices of the convolutions
+# dominate: exactly the "im2col columns" `model.explain()` counts. (The default Numba kernels keep none:
+# `minicnn/ops/kernels/numba_conv.py` recomputes them in small pieces during backward.)
 # After `backward()` every Function is released, and the memory with it.
 
 # %%
@@ -135,7 +137,8 @@ model = mc.applications.seed_cnn.cifar10_cnn()
 batch = 4 if args.quick else 32
 images = rng.random((batch, 32, 32, 3), dtype=np.float32)
 labels = rng.integers(0, 10, size=batch)
-loss = mc.losses.SparseCategoricalCrossentropy()(labels, model(images, training=True))
+with mc.ops.kernels.use("numpy"):
+    loss = mc.losses.SparseCategoricalCrossentropy()(labels, model(images, training=True))
 
 
 def tape(output):
@@ -155,9 +158,10 @@ weight_ids = {id(w.data) for w in model.weights}
 
 
 def saved_arrays(fn):
-    """The arrays a Function keeps for its backward pass. Weights it refers to are not counted:
-    they are the model's own arrays, not copies made for this forward pass."""
-    return {k: v for k, v in vars(fn).items() if isinstance(v, np.ndarray) and id(v) not in weight_ids}
+    """The arrays a Function keeps for its backward pass. Weights and inputs it refers to are not
+    counted: they exist anyway (the model's own arrays, the previous layer's output)."""
+    held = weight_ids | {id(t.data) for t in fn.inputs}
+    return {k: v for k, v in vars(fn).items() if isinstance(v, np.ndarray) and id(v) not in held}
 
 
 functions = tape(loss)

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from minicnn.autograd import Tensor
 from minicnn.ops import activation_ops, kernels
 from minicnn.ops.conv import conv2d
-from minicnn.ops.kernels import numba_cpu, reference
+from minicnn.ops.kernels import numba_conv, numba_cpu, reference
 from minicnn.ops.pool import avg_pool2d, max_pool2d
 from minicnn.ops.shapes import WindowGeometry
 
@@ -54,10 +54,13 @@ kernels_env = kernels.use  # the library's own switch
 
 
 def test_numba_fills_every_slot_it_claims():
-    """Guard against a vacuous pass: the numba registry really holds these kernels."""
+    """Guard against a vacuous pass: the numba registry really holds these kernels
+    (the Conv2D pair is tested in test_kernels_conv.py)."""
     for slot in FILLED:
         assert kernels.kernel(slot, np, "numba") is getattr(numba_cpu, slot)
         assert kernels.kernel(slot, np, "numpy") is not getattr(numba_cpu, slot)
+    for slot in ("conv2d_forward", "conv2d_backward"):
+        assert kernels.kernel(slot, np, "numba") is getattr(numba_conv, slot)
 
 
 @SETTINGS
@@ -178,21 +181,3 @@ def test_whole_conv_and_pools_with_kernels_switched(p, filters):
             ours = run_layer(op, x, weights)
         for a, b_ in zip(ours, ref):
             close(a, b_)
-
-
-def test_kernels_give_the_same_result_on_one_and_on_several_threads(monkeypatch):
-    """The default runs the kernels on one thread (fastest next to BLAS' threads on
-    small machines); MINICNN_NUMBA_THREADS=2 runs the same prange loops in parallel."""
-    rng = np.random.default_rng(0)
-    x = rng.standard_normal((16, 32, 32, 8)).astype(np.float32)  # large enough to go parallel
-    g = WindowGeometry.make(32, 32, (3, 3), (1, 1), "same")
-    pool = WindowGeometry.make(32, 32, (2, 2), (2, 2), "valid")
-    results = []
-    for threads in ("1", "2"):
-        monkeypatch.setenv("MINICNN_NUMBA_THREADS", threads)
-        cols = numba_cpu.im2col(x, g)
-        out, arg = numba_cpu.maxpool_forward(x, pool)
-        results.append((cols, numba_cpu.col2im(cols, x.shape, g), out,
-                        numba_cpu.maxpool_backward(out, arg, x.shape, pool)))
-    for one, several in zip(*results):
-        np.testing.assert_array_equal(one, several)

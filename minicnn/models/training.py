@@ -14,6 +14,7 @@ import numpy as np
 
 from .. import backend, losses, metrics, optimizers
 from ..autograd import Tensor, no_grad
+from ..ops.kernels.threads import blas_on_one_thread
 from ..callbacks import CallbackList, History, ProgressLogger
 from .cuda_graph import train_step_function
 from .data import (ArrayBatches, as_array, batch_size_or_default, is_batch_source, num_samples, take,
@@ -53,12 +54,13 @@ class Trainer:
         trainable = self.trainable_weights
         for w in trainable:
             w.grad = None
-        pred = self(x, training=True)
-        loss = self.loss(y, pred)
-        for penalty in self.losses:
-            loss = loss + penalty
-        loss.backward()
-        self.optimizer.apply([w.grad for w in trainable], trainable)
+        with blas_on_one_thread():  # the kernels split the batch across the cores
+            pred = self(x, training=True)
+            loss = self.loss(y, pred)
+            for penalty in self.losses:
+                loss = loss + penalty
+            loss.backward()
+            self.optimizer.apply([w.grad for w in trainable], trainable)
         for w in trainable:
             w.grad = None
         return loss, pred
@@ -191,7 +193,7 @@ class Trainer:
         loss_mean = metrics.Mean("loss")
         for m in self.compiled_metrics:
             m.reset_state()
-        with no_grad():
+        with no_grad(), blas_on_one_thread():
             for xb, yb in device_batches(batches):
                 pred = self(xb, training=False)
                 loss_mean.update_state(self.loss(yb, pred).data, num_samples(xb))
@@ -208,7 +210,7 @@ class Trainer:
             validate_arrays(x, None, "predict")
             batches = ArrayBatches(x, None, batch_size_or_default(batch_size, "predict"))
         outs = []
-        with no_grad():
+        with no_grad(), blas_on_one_thread():
             for xb, _ in device_batches(batches):
                 out = self(xb, training=False)
                 outs.append(out.data if isinstance(out, Tensor) else [o.data for o in out])
@@ -219,7 +221,7 @@ class Trainer:
         return backend.to_numpy(joined) if return_numpy else joined
 
     def predict_on_batch(self, x):
-        with no_grad():
+        with no_grad(), blas_on_one_thread():
             return backend.to_numpy(self(as_array(x), training=False).data)
 
     def test_on_batch(self, x, y, return_dict=False):

@@ -11,8 +11,10 @@ Backward, given g = dL/dy reshaped to (N·oh·ow, C_out)::
     dL/db    = g summed over all pixels
     dL/dcols = g @ w_matrix.T  ->  dL/dx = col2im(dL/dcols)
 
-All heavy lifting is two GEMMs (BLAS / cuBLAS) plus im2col/col2im, which come
-from the kernel slots so that Numba or CuPy versions can take over.
+All heavy lifting is two GEMMs (BLAS / cuBLAS) plus im2col/col2im. The whole
+forward and backward pass are kernel slots (``conv2d_forward``/``_backward``):
+``kernels/reference.py`` spells out the formulas above, ``kernels/numba_conv.py``
+computes the same in cache-sized pieces on every core.
 """
 from __future__ import annotations
 
@@ -23,41 +25,37 @@ from .shapes import WindowGeometry
 
 
 class Conv2DFunction(Function):
-    """y = conv(x, w) (+ b). Inputs: x, w[, b]."""
+    """y = conv(x, w) (+ b), optionally followed by ReLU. Inputs: x, w[, b].
 
-    def __init__(self, geom: WindowGeometry):
-        self.geom = geom
+    ReLU is fused in when the layer asks for it (``Conv2D(activation='relu')``):
+    adding the bias and cutting negatives then happen in one pass over y, and
+    backward reads the slope off y instead of keeping a mask. ``cols`` is the
+    im2col matrix if the kernel keeps one for backward (the reference does; the
+    Numba kernels recompute it piece by piece and keep None).
+    """
+
+    def __init__(self, geom: WindowGeometry, relu: bool = False):
+        self.geom, self.relu = geom, relu
 
     def forward(self, x, w, b=None):
         xp = get_array_module(x)
-        self.x_shape = x.shape
-        self.w = w
-        cols = kernel("im2col", xp)(x, self.geom)
-        y = cols @ w.reshape(-1, w.shape[-1])
-        if b is not None:
-            y += b
-        self.cols = cols
-        return y.reshape(x.shape[0], self.geom.out_h, self.geom.out_w, w.shape[-1])
+        y, self.cols = kernel("conv2d_forward", xp)(x, w, b, self.geom, self.relu)
+        self.x, self.w = x, w
+        self.y = y if self.relu else None
+        return y
 
     def backward(self, g):
-        xp = get_array_module(g)
-        w = self.w
-        g2 = g.reshape(-1, w.shape[-1])
-        needs = self.needs_input_grad
-        gx = gw = gb = None
-        if needs[0]:
-            dcols = g2 @ w.reshape(-1, w.shape[-1]).T
-            gx = kernel("col2im", xp)(dcols, self.x_shape, self.geom)
-        if needs[1]:
-            gw = (self.cols.T @ g2).reshape(w.shape)
-        if len(needs) > 2 and needs[2]:
-            gb = g2.sum(axis=0)
-        return (gx, gw) if len(needs) == 2 else (gx, gw, gb)
+        needs = tuple(self.needs_input_grad) + (False,) * (3 - len(self.needs_input_grad))
+        grads = kernel("conv2d_backward", get_array_module(g))(
+            g, self.x, self.w, self.y, self.cols, self.geom, self.relu, needs)
+        return grads[:len(self.needs_input_grad)]
 
 
-def conv2d(x, w, b=None, strides=(1, 1), padding="valid", dilation_rate=(1, 1), layer="conv2d"):
-    """Convolve NHWC ``x`` with HWIO ``w`` (and add ``b``), differentiably."""
+def conv2d(x, w, b=None, strides=(1, 1), padding="valid", dilation_rate=(1, 1), layer="conv2d",
+           relu=False):
+    """Convolve NHWC ``x`` with HWIO ``w`` (and add ``b``; with ``relu=True`` also
+    apply ReLU), differentiably."""
     geom = WindowGeometry.make(x.shape[1], x.shape[2], w.shape[:2], strides, padding,
                                dilation_rate, layer=layer)
-    fn = Conv2DFunction(geom)
+    fn = Conv2DFunction(geom, relu)
     return fn(x, w) if b is None else fn(x, w, b)

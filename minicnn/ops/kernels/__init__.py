@@ -25,7 +25,7 @@ import os
 import numpy as np
 
 SLOTS = (
-    "im2col", "col2im",
+    "im2col", "col2im", "conv2d_forward", "conv2d_backward",
     "maxpool_forward", "maxpool_backward",
     "avgpool_forward", "avgpool_backward",
     "relu_forward", "relu_backward",
@@ -81,7 +81,7 @@ def _load(implementation: str) -> None:
 
         keep_freed_memory()
     elif implementation == "numba":
-        from . import numba_cpu  # noqa: F401,PLC0415
+        from . import numba_conv, numba_cpu  # noqa: F401,PLC0415
     elif implementation == "cupy":
         from . import cupy_gpu  # noqa: F401,PLC0415
 

@@ -6,8 +6,9 @@ replace exactly those parts; the GEMMs stay on BLAS. Every kernel:
 
 * computes the same thing as ``reference.py`` (the tests compare them over
   hypothesis-drawn shapes to float32 rounding);
-* runs the batch axis in parallel (``prange``): each image is written by one
-  thread only, so scatter-adds (col2im, pooling backward) need no locks;
+* is a serial loop over the images it is given; ``threads.over_batch`` hands
+  each core its own images, so scatter-adds (col2im, pooling backward) need
+  no locks, and ``nogil=True`` lets the cores run at the same time;
 * reads padding implicitly (a bounds test instead of a padded copy);
 * is compiled once per dtype on first use and cached on disk (``cache=True``),
   so later processes load it in milliseconds.
@@ -16,45 +17,27 @@ replace exactly those parts; the GEMMs stay on BLAS. Every kernel:
 """
 from __future__ import annotations
 
-import os
-
-import numba
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
 from ..shapes import WindowGeometry
 from . import register
+from .threads import over_batch
 
-_JIT = dict(parallel=True, fastmath=False, cache=True)
-SMALL = 1 << 15  # below this many output values a job runs on one thread
-
-
-def kernel_threads() -> int:
-    """Threads for a large kernel: ``MINICNN_NUMBA_THREADS``, default 1.
-
-    One is the measured best on a 2-core CPU: the kernels are memory-bound and
-    short, and while Numba's worker threads wait for the next parallel loop they
-    compete with BLAS' own threads in the GEMMs between them. With the kernels on
-    one thread, training ran 1.86x faster (980 -> 1,822 img/s, seed CNN, batch
-    128, idle machine). Raise it on machines with many cores and test.
-    """
-    wanted = int(os.environ.get("MINICNN_NUMBA_THREADS", "1"))
-    return max(1, min(wanted, numba.config.NUMBA_NUM_THREADS))
+_JIT = dict(nogil=True, fastmath=False, cache=True)
 
 
-def _launch(loop, size, *args):
-    """Run a compiled loop on ``kernel_threads()`` threads; a small job always on
-    one, because waking other threads would cost more than they save."""
-    wanted = kernel_threads() if size >= SMALL else 1
-    threads = numba.get_num_threads()
-    if wanted == threads:
-        loop(*args)
-        return
-    numba.set_num_threads(wanted)
-    try:
-        loop(*args)
-    finally:
-        numba.set_num_threads(threads)
+def _launch(loop, n, batch_arrays, *scalars):
+    """Run ``loop(*batch_arrays, *scalars)`` over the batch, split across the
+    cores (``threads.over_batch``). Each of ``batch_arrays`` is cut at the same
+    images: an array with k rows per image (cols has out_h·out_w) is cut
+    every k rows, so every thread gets the rows of its own images."""
+    size = max(a.size for a in batch_arrays)
+
+    def part(lo, hi):
+        loop(*(a[lo * (len(a) // n):hi * (len(a) // n)] for a in batch_arrays), *scalars)
+
+    over_batch(part, n, size)
 
 
 def _geometry(geom: WindowGeometry):
@@ -77,7 +60,7 @@ def _span(pos, k, stride, dilation, pad, size):
 @njit(**_JIT)
 def _im2col(x, cols, kh, kw, sh, sw, dh, dw, top, left, oh, ow):
     n, h, w, c = x.shape
-    for b in prange(n):
+    for b in range(n):
         for y in range(oh):
             for xo in range(ow):
                 row = (b * oh + y) * ow + xo
@@ -98,14 +81,14 @@ def _im2col(x, cols, kh, kw, sh, sw, dh, dw, top, left, oh, ow):
 def im2col(x, geom: WindowGeometry):
     kh, kw = geom.kernel
     cols = np.empty((x.shape[0] * geom.out_h * geom.out_w, kh * kw * x.shape[3]), dtype=x.dtype)
-    _launch(_im2col, cols.size, np.ascontiguousarray(x), cols, *_geometry(geom))
+    _launch(_im2col, x.shape[0], (np.ascontiguousarray(x), cols), *_geometry(geom))
     return cols
 
 
 @njit(**_JIT)
 def _col2im(cols, out, kh, kw, sh, sw, dh, dw, top, left, oh, ow):
     n, h, w, c = out.shape
-    for b in prange(n):
+    for b in range(n):
         for y in range(oh):
             for xo in range(ow):
                 row = (b * oh + y) * ow + xo
@@ -123,7 +106,7 @@ def _col2im(cols, out, kh, kw, sh, sw, dh, dw, top, left, oh, ow):
 @register("numba", "col2im")
 def col2im(cols, x_shape, geom: WindowGeometry):
     out = np.zeros(x_shape, dtype=cols.dtype)
-    _launch(_col2im, cols.size, np.ascontiguousarray(cols), out, *_geometry(geom))
+    _launch(_col2im, out.shape[0], (np.ascontiguousarray(cols), out), *_geometry(geom))
     return out
 
 
@@ -132,7 +115,7 @@ def col2im(cols, x_shape, geom: WindowGeometry):
 def _maxpool_2x2(x, out, arg):
     """The common case (2x2 window, stride 2, no padding): no bounds tests."""
     n, oh, ow, c = out.shape
-    for b in prange(n):
+    for b in range(n):
         for y in range(oh):
             for xo in range(ow):
                 for ch in range(c):
@@ -150,7 +133,7 @@ def _maxpool(x, out, arg, kh, kw, sh, sw, dh, dw, top, left, oh, ow):
     """Any window; padded cells count as -inf. Ties and NaN: the first cell wins,
     as ``argmax`` decides in the reference."""
     n, h, w, c = x.shape
-    for b in prange(n):
+    for b in range(n):
         for y in range(oh):
             for xo in range(ow):
                 for ch in range(c):
@@ -183,16 +166,16 @@ def maxpool_forward(x, geom: WindowGeometry):
     out = np.empty((x.shape[0], geom.out_h, geom.out_w, x.shape[3]), dtype=x.dtype)
     arg = np.empty(out.shape, dtype=np.uint8 if kh * kw <= 256 else np.int32)
     if _is_2x2(geom):
-        _launch(_maxpool_2x2, x.size, x, out, arg)
+        _launch(_maxpool_2x2, x.shape[0], (x, out, arg))
     else:
-        _launch(_maxpool, x.size, x, out, arg, *_geometry(geom))
+        _launch(_maxpool, x.shape[0], (x, out, arg), *_geometry(geom))
     return out, arg
 
 
 @njit(**_JIT)
 def _maxpool_backward(g, arg, out, kh, kw, sh, sw, dh, dw, top, left, oh, ow):
     n, h, w, c = out.shape
-    for b in prange(n):
+    for b in range(n):
         for y in range(oh):
             for xo in range(ow):
                 for ch in range(c):
@@ -209,7 +192,7 @@ def _maxpool_2x2_backward(g, arg, out):
     (the winner gets the gradient, the rest 0), so ``out`` needs no zeroing."""
     n, h, w, c = out.shape
     _, oh, ow, _ = g.shape
-    for b in prange(n):
+    for b in range(n):
         for y in range(oh):
             for xo in range(ow):
                 for k in range(4):
@@ -224,10 +207,10 @@ def maxpool_backward(grad, argmax, x_shape, geom: WindowGeometry):
     grad = np.ascontiguousarray(grad)
     if _is_2x2(geom):
         out = np.empty(x_shape, dtype=grad.dtype)
-        _launch(_maxpool_2x2_backward, out.size, grad, argmax, out)
+        _launch(_maxpool_2x2_backward, out.shape[0], (grad, argmax, out))
     else:
         out = np.zeros(x_shape, dtype=grad.dtype)
-        _launch(_maxpool_backward, out.size, grad, argmax, out, *_geometry(geom))
+        _launch(_maxpool_backward, out.shape[0], (grad, argmax, out), *_geometry(geom))
     return out
 
 
@@ -236,7 +219,7 @@ def maxpool_backward(grad, argmax, x_shape, geom: WindowGeometry):
 def _avgpool(x, out, kh, kw, sh, sw, dh, dw, top, left, oh, ow):
     """Mean over the real (unpadded) cells of each window, as Keras."""
     n, h, w, c = x.shape
-    for b in prange(n):
+    for b in range(n):
         for y in range(oh):
             for xo in range(ow):
                 i0, i1 = _span(y, kh, sh, dh, top, h)
@@ -255,7 +238,7 @@ def _avgpool(x, out, kh, kw, sh, sw, dh, dw, top, left, oh, ow):
 @register("numba", "avgpool_forward")
 def avgpool_forward(x, geom: WindowGeometry):
     out = np.empty((x.shape[0], geom.out_h, geom.out_w, x.shape[3]), dtype=x.dtype)
-    _launch(_avgpool, x.size, np.ascontiguousarray(x), out, *_geometry(geom))
+    _launch(_avgpool, x.shape[0], (np.ascontiguousarray(x), out), *_geometry(geom))
     return out
 
 
@@ -263,7 +246,7 @@ def avgpool_forward(x, geom: WindowGeometry):
 def _avgpool_backward(g, out, kh, kw, sh, sw, dh, dw, top, left, oh, ow):
     """Each real cell of a window receives an equal share of its gradient."""
     n, h, w, c = out.shape
-    for b in prange(n):
+    for b in range(n):
         for y in range(oh):
             for xo in range(ow):
                 i0, i1 = _span(y, kh, sh, dh, top, h)
@@ -278,14 +261,14 @@ def _avgpool_backward(g, out, kh, kw, sh, sw, dh, dw, top, left, oh, ow):
 @register("numba", "avgpool_backward")
 def avgpool_backward(grad, x_shape, geom: WindowGeometry):
     out = np.zeros(x_shape, dtype=grad.dtype)
-    _launch(_avgpool_backward, out.size, np.ascontiguousarray(grad), out, *_geometry(geom))
+    _launch(_avgpool_backward, out.shape[0], (np.ascontiguousarray(grad), out), *_geometry(geom))
     return out
 
 
 # -- ReLU ---------------------------------------------------------------------------------
 @njit(**_JIT)
 def _relu(x, y, mask):
-    for i in prange(x.size):
+    for i in range(x.size):
         v = x[i]
         mask[i] = v > 0
         y[i] = 0 if v < 0 else v  # NaN passes through, as with np.maximum
@@ -295,13 +278,13 @@ def _relu(x, y, mask):
 def relu_forward(x):
     x = np.ascontiguousarray(x)
     y, mask = np.empty_like(x), np.empty(x.shape, dtype=np.bool_)
-    _launch(_relu, x.size, x.reshape(-1), y.reshape(-1), mask.reshape(-1))
+    _launch(_relu, x.size, (x.reshape(-1), y.reshape(-1), mask.reshape(-1)))
     return y, mask
 
 
 @njit(**_JIT)
 def _relu_backward(g, mask, out):
-    for i in prange(g.size):
+    for i in range(g.size):
         out[i] = g[i] * mask[i]
 
 
@@ -309,14 +292,14 @@ def _relu_backward(g, mask, out):
 def relu_backward(grad, mask):
     grad = np.ascontiguousarray(grad)
     out = np.empty_like(grad)
-    _launch(_relu_backward, grad.size, grad.reshape(-1), mask.reshape(-1), out.reshape(-1))
+    _launch(_relu_backward, grad.size, (grad.reshape(-1), mask.reshape(-1), out.reshape(-1)))
     return out
 
 
 # -- Adam ---------------------------------------------------------------------------------
 @njit(**_JIT)
 def _adam(w, g, m, v, v_hat, use_v_hat, alpha, one_minus_b1, one_minus_b2, eps):
-    for i in prange(w.size):
+    for i in range(w.size):
         gi = g[i]
         mi = m[i] + (gi - m[i]) * one_minus_b1
         vi = v[i] + (gi * gi - v[i]) * one_minus_b2
@@ -338,5 +321,5 @@ def adam_update(w, g, m, v, v_hat, alpha, beta_1, beta_2, epsilon):
     t = w.dtype.type
     flat = [a.reshape(-1) for a in (w, g, m, v)]
     hat = m.reshape(-1) if v_hat is None else v_hat.reshape(-1)
-    _launch(_adam, w.size, *flat, hat, v_hat is not None, t(alpha), t(1 - beta_1), t(1 - beta_2), t(epsilon))
+    _launch(_adam, w.size, (*flat, hat), v_hat is not None, t(alpha), t(1 - beta_1), t(1 - beta_2), t(epsilon))
     return None

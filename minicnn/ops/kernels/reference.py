@@ -9,10 +9,44 @@ from __future__ import annotations
 from ...backend import get_array_module
 from ..im2col import col2im, col2im_windows, im2col, im2col_windows
 from ..shapes import WindowGeometry
-from . import register
+from . import kernel, register
 
 register("numpy", "im2col")(im2col)
 register("numpy", "col2im")(col2im)
+
+
+@register("numpy", "conv2d_forward")
+def conv2d_forward(x, w, b, geom: WindowGeometry, relu: bool):
+    """y = [relu](im2col(x) @ w_matrix + b), as (N, oh, ow, C_out).
+
+    Returns y and what backward needs besides x, w and y: the im2col matrix.
+    """
+    xp = get_array_module(x)
+    cols = kernel("im2col", xp)(x, geom)
+    y = cols @ w.reshape(-1, w.shape[-1])
+    if b is not None:
+        y += b
+    if relu:
+        xp.maximum(y, 0, out=y)
+    return y.reshape(x.shape[0], geom.out_h, geom.out_w, w.shape[-1]), cols
+
+
+@register("numpy", "conv2d_backward")
+def conv2d_backward(g, x, w, y, cols, geom: WindowGeometry, relu: bool, needs):
+    """Gradients (dx, dw, db) of ``conv2d_forward``; ``needs`` says which to compute.
+
+    ReLU's slope is 1 where its output is positive and 0 elsewhere, so the fused
+    ReLU needs no mask: ``g * (y > 0)`` is the gradient before the ReLU.
+    """
+    xp = get_array_module(g)
+    if relu:
+        g = g * (y > 0)
+    g2 = g.reshape(-1, w.shape[-1])
+    w2 = w.reshape(-1, w.shape[-1])
+    gx = kernel("col2im", xp)(g2 @ w2.T, x.shape, geom) if needs[0] else None
+    gw = (cols.T @ g2).reshape(w.shape) if needs[1] else None
+    gb = g2.sum(axis=0) if needs[2] else None
+    return gx, gw, gb
 
 
 @register("numpy", "maxpool_forward")

@@ -1,0 +1,132 @@
+"""Conv2D on the CPU: the reference's im2col + GEMM, cut into cache-sized pieces.
+
+The reference builds one im2col matrix for the whole batch (38 MB for the
+seed CNN's second layer at batch 128), writes it to memory, reads it back for
+the GEMM, and keeps it until backward. Here each core takes its own images
+(``threads.over_batch``) and walks through them a few at a time:
+
+forward, per chunk of images::
+
+    cols  = im2col(x[chunk])             a ~1 MB buffer, still in the core's cache
+    y[chunk] = cols @ w_matrix           BLAS on one thread, straight into y
+    y[chunk] = relu(y[chunk] + b)        one pass, in place
+
+backward, per chunk::
+
+    g'    = g[chunk] · (y[chunk] > 0)    ReLU's slope, fused with the bias sum db
+    dx[chunk] = col2im(g' @ w_matrix.T)
+    cols  = im2col(x[chunk])             recomputed: cheaper than keeping it
+    dw   += cols.T @ g'
+
+Nothing the size of the whole im2col matrix is ever allocated, and the
+forward pass keeps no im2col matrix for backward. dw and db are summed per
+thread, then over the threads in a fixed order.
+"""
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from ..shapes import WindowGeometry
+from . import register
+from .numba_cpu import _col2im, _geometry, _im2col
+from .threads import over_batch
+
+CHUNK_BYTES = 1 << 20  # im2col buffer per chunk: fits a core's L2 cache
+
+
+@njit(nogil=True, fastmath=False, cache=True)
+def _bias_relu(y, b, has_bias, relu):
+    """y = relu(y + b) in place, row by row (y is (pixels, C_out))."""
+    rows, c = y.shape
+    for r in range(rows):
+        for ch in range(c):
+            v = y[r, ch] + b[ch] if has_bias else y[r, ch]
+            y[r, ch] = 0 if (relu and v < 0) else v  # NaN passes through, as np.maximum
+
+
+@njit(nogil=True, fastmath=False, cache=True)
+def _relu_grad_bias_sum(g, y, relu, out, bias_sum):
+    """out = g · (y > 0) (or g itself); bias_sum += out summed over rows (float64)."""
+    rows, c = g.shape
+    for r in range(rows):
+        for ch in range(c):
+            v = g[r, ch] if (not relu or y[r, ch] > 0) else 0
+            out[r, ch] = v
+            bias_sum[ch] += v
+
+
+def _is_pointwise(geom: WindowGeometry) -> bool:
+    """1x1 window, stride 1, no padding: im2col is only a reshape."""
+    return geom.kernel == (1, 1) and geom.strides == (1, 1) and geom.pads == ((0, 0), (0, 0))
+
+
+def _images_per_chunk(geom: WindowGeometry, width: int, itemsize: int) -> int:
+    return max(1, CHUNK_BYTES // (geom.out_h * geom.out_w * width * itemsize))
+
+
+def _cols(x, lo, hi, geom, buffer):
+    """The im2col rows of images lo..hi-1, in ``buffer`` (or a view of x for 1x1)."""
+    if _is_pointwise(geom):
+        return x[lo:hi].reshape(-1, x.shape[3])
+    cols = buffer[:(hi - lo) * geom.out_h * geom.out_w]
+    _im2col(x[lo:hi], cols, *_geometry(geom))
+    return cols
+
+
+@register("numba", "conv2d_forward")
+def conv2d_forward(x, w, b, geom: WindowGeometry, relu: bool):
+    x = np.ascontiguousarray(x)
+    n, pixels = x.shape[0], geom.out_h * geom.out_w
+    w2 = np.ascontiguousarray(w.reshape(-1, w.shape[-1]))
+    y = np.empty((n * pixels, w2.shape[1]), dtype=np.result_type(x, w))
+    bias = np.zeros(w2.shape[1], y.dtype) if b is None else b.astype(y.dtype, copy=False)
+    step = _images_per_chunk(geom, w2.shape[0], x.itemsize)
+
+    def part(lo, hi):
+        buffer = np.empty((min(step, hi - lo) * pixels, w2.shape[0]), dtype=y.dtype)
+        for s in range(lo, hi, step):
+            e = min(hi, s + step)
+            rows = y[s * pixels:e * pixels]
+            np.matmul(_cols(x, s, e, geom, buffer), w2, out=rows)
+            if b is not None or relu:
+                _bias_relu(rows, bias, b is not None, relu)
+
+    over_batch(part, n, y.size)
+    return y.reshape(n, geom.out_h, geom.out_w, w2.shape[1]), None
+
+
+@register("numba", "conv2d_backward")
+def conv2d_backward(g, x, w, y, _saved, geom: WindowGeometry, relu: bool, needs):
+    x = np.ascontiguousarray(x)
+    n, pixels = x.shape[0], geom.out_h * geom.out_w
+    w2 = np.ascontiguousarray(w.reshape(-1, w.shape[-1]))
+    g2 = np.ascontiguousarray(g).reshape(-1, w2.shape[1])
+    y2 = np.ascontiguousarray(y).reshape(g2.shape) if relu else g2
+    gx = np.zeros(x.shape, dtype=g2.dtype) if needs[0] else None
+    step = _images_per_chunk(geom, w2.shape[0], x.itemsize)
+
+    def part(lo, hi):
+        chunk_rows = min(step, hi - lo) * pixels
+        buffer = np.empty((chunk_rows, w2.shape[0]), dtype=g2.dtype)
+        slope_g = np.empty((chunk_rows, w2.shape[1]), dtype=g2.dtype)
+        gw = np.zeros(w2.shape, dtype=g2.dtype)
+        gb = np.zeros(w2.shape[1], dtype=np.float64)
+        for s in range(lo, hi, step):
+            e = min(hi, s + step)
+            rows = slice(s * pixels, e * pixels)
+            gs = slope_g[:(e - s) * pixels]
+            _relu_grad_bias_sum(g2[rows], y2[rows], relu, gs, gb)
+            if needs[0]:  # the buffer holds d(cols) first, then cols
+                dcols = np.matmul(gs, w2.T, out=buffer[:(e - s) * pixels])
+                _col2im(dcols, gx[s:e], *_geometry(geom))
+            if needs[1]:
+                gw += _cols(x, s, e, geom, buffer).T @ gs
+        return gw, gb
+
+    results = over_batch(part, n, max(g2.size, x.size))
+    gw, gb = results[0]
+    for part_gw, part_gb in results[1:]:  # in part order: the same sum every run
+        gw, gb = gw + part_gw, gb + part_gb
+    return (gx, gw.reshape(w.shape) if needs[1] else None,
+            gb.astype(g2.dtype) if needs[2] else None)
