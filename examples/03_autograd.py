@@ -128,8 +128,9 @@ save(fig, args, "gradient_check.png")
 # Run the seed CIFAR-10 CNN forward (with gradients on) and walk back from the loss: every Function
 # still alive, its generation (its depth in the graph) and the arrays it saved for backward. This runs on
 # the readable reference kernels (`MINICNN_KERNELS=numpy`), where the im2col matrices of the convolutions
-# dominate: exactly the "im2col columns" `model.explain()` counts. (The default Numba kernels keep none:
-# `minicnn/ops/kernels/numba_conv.py` recomputes them in small pieces during backward.)
+# dominate: exactly the "im2col columns" `model.explain()` counts. (The default Numba kernels keep only narrow
+# ones, such as the first layer's 27 columns; `minicnn/ops/kernels/numba_conv.py` rebuilds the others in
+# small pieces during backward.)
 # After `backward()` every Function is released, and the memory with it.
 
 # %%

@@ -46,10 +46,12 @@ def both_convs(x, w, b, g, relu, grad):
     the reference's y for both, so ReLU's slope is cut at the same places."""
     y_ref, cols = reference.conv2d_forward(x, w, b, g, relu)
     y, kept = numba_conv.conv2d_forward(x, w, b, g, relu)
-    assert kept is None  # nothing the size of the im2col matrix survives forward
+    if kept is not None:  # only a narrow im2col matrix is kept, and it is the reference's
+        assert cols.shape[1] <= numba_conv.KEEP_NARROW_COLS
+        np.testing.assert_array_equal(kept, cols)
     needs = (True, True, b is not None)
     ref = reference.conv2d_backward(grad, x, w, y_ref, cols, g, relu, needs)
-    ours = numba_conv.conv2d_backward(grad, x, w, y_ref, None, g, relu, needs)
+    ours = numba_conv.conv2d_backward(grad, x, w, y_ref, kept, g, relu, needs)
     return (y, *ours), (y_ref, *ref)
 
 
@@ -87,6 +89,13 @@ def test_pointwise_conv_reads_x_in_place_and_matches(padding):
         close(a, r)
 
 
+def test_wide_im2col_matrices_are_recomputed_not_kept():
+    """Above KEEP_NARROW_COLS values per row forward keeps nothing for backward."""
+    x = np.ones((2, 6, 6, 4), np.float32)  # 3x3x4 = 36 values per im2col row
+    w = np.ones((3, 3, 4, 2), np.float32)
+    assert numba_conv.conv2d_forward(x, w, None, WindowGeometry.make(6, 6, (3, 3), (1, 1), "same"), False)[1] is None
+
+
 def test_results_do_not_depend_on_the_number_of_threads():
     """Per-image outputs are identical for 1 and 3 parts; sums over the batch
     (dw, db) differ only by the order of additions."""
@@ -99,8 +108,8 @@ def test_results_do_not_depend_on_the_number_of_threads():
     results = []
     for parts in (1, 3):
         with split(parts, 1):
-            y, _ = numba_conv.conv2d_forward(x, w, b, g, True)
-            results.append((y, *numba_conv.conv2d_backward(grad, x, w, y, None, g, True, (True, True, True))))
+            y, kept = numba_conv.conv2d_forward(x, w, b, g, True)
+            results.append((y, *numba_conv.conv2d_backward(grad, x, w, y, kept, g, True, (True, True, True))))
     (y1, gx1, gw1, gb1), (y3, gx3, gw3, gb3) = results
     np.testing.assert_array_equal(y1, y3)
     np.testing.assert_array_equal(gx1, gx3)

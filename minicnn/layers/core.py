@@ -5,6 +5,7 @@ import math
 
 from .. import activations, backend, initializers
 from ..autograd import as_tensor, math_ops
+from ..ops.dense import dense
 from ..random import generator
 from .base import InputSpec, Layer
 from .symbolic import KerasTensor
@@ -37,7 +38,8 @@ def Input(shape, batch_size=None, dtype=None, name=None):  # noqa: N802 - Keras'
 
 
 class Dense(Layer):
-    """y = activation(x @ kernel + bias) on the last axis."""
+    """y = activation(x @ kernel + bias) on the last axis (computed as a 1x1
+    convolution, see ``minicnn/ops/dense.py``)."""
 
     def __init__(self, units, activation=None, use_bias=True, kernel_initializer="glorot_uniform",
                  bias_initializer="zeros", kernel_regularizer=None, bias_regularizer=None, **kwargs):
@@ -61,10 +63,9 @@ class Dense(Layer):
         self.input_spec = InputSpec(min_ndim=2, axes={-1: in_dim})
 
     def call(self, inputs):
-        y = math_ops.matmul(inputs, self.kernel)
-        if self.bias is not None:
-            y = y + self.bias
-        return self.activation(y)
+        fuse_relu = self.activation is activations.relu  # one pass instead of two (ops/dense.py)
+        y = dense(inputs, self.kernel, self.bias, relu=fuse_relu)
+        return y if fuse_relu else self.activation(y)
 
     def compute_output_shape(self, input_shape):
         return (*input_shape[:-1], self.units)

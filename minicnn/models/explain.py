@@ -48,7 +48,7 @@ class LayerExplanation:
     mac_formula: str = ""
     activations: int = 0  # output values per image
     itemsize: int = 4
-    im2col_values: int = 0  # size of the column matrix a Conv2D keeps for backward
+    im2col_values: int = 0  # size of the column matrix a Conv2D keeps for backward (reference kernels)
     trainable_params: int = 0
     children: list["LayerExplanation"] = field(default_factory=list)
 
@@ -353,6 +353,7 @@ def explain_lines(model, batch_size: int | None = None) -> list[str]:
         "(every layer's output)",
         f"  training memory   + the im2col columns each Conv2D keeps for backward: {e.im2col_values:,} values "
         f"= {readable_bytes(e.im2col_bytes)}",
+        "                    (with MINICNN_KERNELS=numpy; the default Numba kernels rebuild all but narrow ones)",
         f"                    and once per model: gradients {readable_bytes(e.trainable_bytes)} "
         "+ optimizer slots (Adam keeps 2 per trainable weight)",
     ]

@@ -18,8 +18,10 @@ backward, per chunk::
     cols  = im2col(x[chunk])             recomputed: cheaper than keeping it
     dw   += cols.T @ g'
 
-Nothing the size of the whole im2col matrix is ever allocated, and the
-forward pass keeps no im2col matrix for backward. dw and db are summed per
+Nothing the size of the whole im2col matrix is allocated, and the forward
+pass keeps no im2col matrix for backward, except a narrow one (a first layer
+over 3 colour channels: 27 values per row), which is cheap to keep and,
+with so few channels per copy, slow to rebuild. dw and db are summed per
 thread, then over the threads in a fixed order.
 """
 from __future__ import annotations
@@ -33,6 +35,7 @@ from .numba_cpu import _col2im, _geometry, _im2col
 from .threads import over_batch
 
 CHUNK_BYTES = 1 << 20  # im2col buffer per chunk: fits a core's L2 cache
+KEEP_NARROW_COLS = 32  # keep im2col matrices this narrow (e.g. 3x3 over RGB: 27) for backward
 
 
 @njit(nogil=True, fastmath=False, cache=True)
@@ -82,51 +85,63 @@ def conv2d_forward(x, w, b, geom: WindowGeometry, relu: bool):
     y = np.empty((n * pixels, w2.shape[1]), dtype=np.result_type(x, w))
     bias = np.zeros(w2.shape[1], y.dtype) if b is None else b.astype(y.dtype, copy=False)
     step = _images_per_chunk(geom, w2.shape[0], x.itemsize)
+    # A narrow im2col matrix (a first layer over RGB) is cheap to keep but slow to
+    # rebuild (few channels: short copies), so it is kept whole for backward.
+    kept = (np.empty((n * pixels, w2.shape[0]), dtype=y.dtype)
+            if w2.shape[0] <= KEEP_NARROW_COLS and not _is_pointwise(geom) else None)
 
     def part(lo, hi):
         buffer = np.empty((min(step, hi - lo) * pixels, w2.shape[0]), dtype=y.dtype)
         for s in range(lo, hi, step):
             e = min(hi, s + step)
             rows = y[s * pixels:e * pixels]
-            np.matmul(_cols(x, s, e, geom, buffer), w2, out=rows)
+            target = buffer if kept is None else kept[s * pixels:]
+            np.matmul(_cols(x, s, e, geom, target), w2, out=rows)
             if b is not None or relu:
                 _bias_relu(rows, bias, b is not None, relu)
 
-    over_batch(part, n, y.size)
-    return y.reshape(n, geom.out_h, geom.out_w, w2.shape[1]), None
+    over_batch(part, n, max(y.size, x.size))
+    return y.reshape(n, geom.out_h, geom.out_w, w2.shape[1]), kept
 
 
 @register("numba", "conv2d_backward")
-def conv2d_backward(g, x, w, y, _saved, geom: WindowGeometry, relu: bool, needs):
+def conv2d_backward(g, x, w, y, kept, geom: WindowGeometry, relu: bool, needs):
     x = np.ascontiguousarray(x)
     n, pixels = x.shape[0], geom.out_h * geom.out_w
     w2 = np.ascontiguousarray(w.reshape(-1, w.shape[-1]))
     g2 = np.ascontiguousarray(g).reshape(-1, w2.shape[1])
     y2 = np.ascontiguousarray(y).reshape(g2.shape) if relu else g2
-    gx = np.zeros(x.shape, dtype=g2.dtype) if needs[0] else None
+    pointwise = _is_pointwise(geom)
+    gx = (np.empty if pointwise else np.zeros)(x.shape, dtype=g2.dtype) if needs[0] else None
     step = _images_per_chunk(geom, w2.shape[0], x.itemsize)
 
     def part(lo, hi):
         chunk_rows = min(step, hi - lo) * pixels
         buffer = np.empty((chunk_rows, w2.shape[0]), dtype=g2.dtype)
         slope_g = np.empty((chunk_rows, w2.shape[1]), dtype=g2.dtype)
-        gw = np.zeros(w2.shape, dtype=g2.dtype)
+        gw = None
         gb = np.zeros(w2.shape[1], dtype=np.float64)
         for s in range(lo, hi, step):
             e = min(hi, s + step)
             rows = slice(s * pixels, e * pixels)
             gs = slope_g[:(e - s) * pixels]
             _relu_grad_bias_sum(g2[rows], y2[rows], relu, gs, gb)
-            if needs[0]:  # the buffer holds d(cols) first, then cols
+            if needs[0] and pointwise:  # d(cols) is dx itself
+                np.matmul(gs, w2.T, out=gx[s:e].reshape(-1, w2.shape[0]))
+            elif needs[0]:  # the buffer holds d(cols) first, then cols
                 dcols = np.matmul(gs, w2.T, out=buffer[:(e - s) * pixels])
                 _col2im(dcols, gx[s:e], *_geometry(geom))
             if needs[1]:
-                gw += _cols(x, s, e, geom, buffer).T @ gs
+                cols = _cols(x, s, e, geom, buffer) if kept is None else kept[rows]
+                term = cols.T @ gs
+                gw = term if gw is None else np.add(gw, term, out=gw)
         return gw, gb
 
     results = over_batch(part, n, max(g2.size, x.size))
     gw, gb = results[0]
     for part_gw, part_gb in results[1:]:  # in part order: the same sum every run
-        gw, gb = gw + part_gw, gb + part_gb
+        gb += part_gb
+        if needs[1]:
+            gw += part_gw
     return (gx, gw.reshape(w.shape) if needs[1] else None,
             gb.astype(g2.dtype) if needs[2] else None)
