@@ -31,14 +31,14 @@ from numba import njit
 
 from ..shapes import WindowGeometry
 from . import register
-from .numba_cpu import _col2im, _geometry, _im2col
+from .numba_cpu import _JIT, _col2im, _geometry, _im2col
 from .threads import over_batch
 
 CHUNK_BYTES = 1 << 20  # im2col buffer per chunk: fits a core's L2 cache
 KEEP_NARROW_COLS = 32  # keep im2col matrices this narrow (e.g. 3x3 over RGB: 27) for backward
 
 
-@njit(nogil=True, fastmath=False, cache=True)
+@njit(**_JIT)
 def _bias_relu(y, b, has_bias, relu):
     """y = relu(y + b) in place, row by row (y is (pixels, C_out))."""
     rows, c = y.shape
@@ -48,7 +48,7 @@ def _bias_relu(y, b, has_bias, relu):
             y[r, ch] = 0 if (relu and v < 0) else v  # NaN passes through, as np.maximum
 
 
-@njit(nogil=True, fastmath=False, cache=True)
+@njit(**_JIT)
 def _relu_grad_bias_sum(g, y, relu, out, bias_sum):
     """out = g · (y > 0) (or g itself); bias_sum += out summed over rows (float64)."""
     rows, c = g.shape
