@@ -321,6 +321,10 @@ def check_layer(layer, *inputs, training=False):
     (lambda: layers.Conv2D(2, 3, dilation_rate=2, padding="same"), (1, 6, 6, 2)),
     (lambda: layers.Conv2D(2, 2, padding="same", strides=(2, 1), use_bias=False), (2, 5, 4, 3)),
     (lambda: layers.Conv2D(2, 4, padding="same", bias_initializer="random_normal"), (1, 5, 5, 2)),
+    # ReLU fused into the layer's Function (a pre-activation within ε of the kink is vanishingly unlikely)
+    (lambda: layers.Dense(3, activation="relu", bias_initializer="random_normal"), (4, 5)),
+    (lambda: layers.Dense(2, activation="relu"), (2, 3, 4)),
+    (lambda: layers.Conv2D(3, 3, padding="same", activation="relu", bias_initializer="random_normal"), (2, 5, 5, 2)),
 ])
 def test_weighted_layers(float64, make, shape):
     check_layer(make(), normal(*shape))
