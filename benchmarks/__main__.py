@@ -50,7 +50,7 @@ def numba_first_call() -> dict:
 
 
 def kernel_table(repeats: int) -> list[dict]:
-    """``kernels.run`` in a child process with one BLAS and one Numba thread."""
+    """``kernels.run`` in a child process on one thread (no batch split, one BLAS thread)."""
     env = {**os.environ, **endtoend.ONE_THREAD, "PYTHONPATH": str(ROOT)}
     proc = subprocess.run([sys.executable, "-m", "benchmarks.kernels", "--json", "--repeats", str(repeats)],
                           cwd=ROOT, env=env, capture_output=True, text=True, check=True)

@@ -7,9 +7,11 @@ GFLOP/s counts multiply-adds as two operations; for pooling it counts one
 operation per window cell visited (so the numbers compare the two kernel sets,
 not pooling with convolution).
 
-``python -m benchmarks`` runs this table in a child process with one BLAS
-and one Numba thread, so that it compares the kernels themselves, not how two
-thread pools cope with a busy machine.
+``python -m benchmarks`` runs this table in a child process on one thread
+(``MINICNN_THREADS=1``, one BLAS thread), so that it compares the kernels
+themselves, not how threads cope with a busy machine. Each layer runs the
+Function the seed CNN's layer runs: Conv2D and the first Dense with their ReLU
+fused in, the last Dense without.
 """
 from __future__ import annotations
 
@@ -23,6 +25,7 @@ import numpy as np
 from minicnn.autograd import Tensor
 from minicnn.ops import kernels
 from minicnn.ops.conv import Conv2DFunction
+from minicnn.ops.dense import DenseFunction
 from minicnn.ops.pool import MaxPool2DFunction
 from minicnn.ops.shapes import WindowGeometry
 
@@ -30,12 +33,12 @@ from .workload import BATCH
 
 # (name, kind, input shape without batch, window/units, output channels)
 SEED_LAYERS = (
-    ("conv2d 3x3 3->32 @32x32", "conv", (32, 32, 3), 3, 32),
+    ("conv2d 3x3 3->32 @32x32 +relu", "conv", (32, 32, 3), 3, 32),
     ("maxpool 2x2 @32x32x32", "pool", (32, 32, 32), 2, 32),
-    ("conv2d 3x3 32->64 @16x16", "conv", (16, 16, 32), 3, 64),
+    ("conv2d 3x3 32->64 @16x16 +relu", "conv", (16, 16, 32), 3, 64),
     ("maxpool 2x2 @16x16x64", "pool", (16, 16, 64), 2, 64),
-    ("conv2d 3x3 64->64 @8x8", "conv", (8, 8, 64), 3, 64),
-    ("dense 4096->128", "dense", (4096,), None, 128),
+    ("conv2d 3x3 64->64 @8x8 +relu", "conv", (8, 8, 64), 3, 64),
+    ("dense 4096->128 +relu", "dense", (4096,), None, 128),
     ("dense 128->10", "dense", (128,), None, 10),
 )
 
@@ -47,16 +50,15 @@ def _function_and_inputs(kind, shape, size, out_ch, batch, rng):
         w = rng.standard_normal((size, size, shape[2], out_ch), dtype=np.float32)
         b = np.zeros(out_ch, np.float32)
         flops = 2 * batch * geom.out_h * geom.out_w * size * size * shape[2] * out_ch
-        return (lambda: Conv2DFunction(geom)), (x, w, b), flops, 2 * flops
+        return (lambda: Conv2DFunction(geom, relu=True)), (x, w, b), flops, 2 * flops
     if kind == "pool":
         geom = WindowGeometry.make(shape[0], shape[1], (size, size), (size, size), "valid")
         ops = batch * geom.out_h * geom.out_w * shape[2] * size * size
         return (lambda: MaxPool2DFunction(geom)), (x,), ops, ops
-    from minicnn.autograd.math_ops import MatMul  # noqa: PLC0415
-
     w = rng.standard_normal((shape[0], out_ch), dtype=np.float32)
+    b = np.zeros(out_ch, np.float32)
     flops = 2 * batch * shape[0] * out_ch
-    return MatMul, (x, w), flops, 2 * flops
+    return (lambda: DenseFunction(relu=out_ch != 10)), (x, w, b), flops, 2 * flops
 
 
 def _best_ms(fn, repeats):
@@ -105,10 +107,10 @@ def run(repeats=5, batch=BATCH, implementations=("numpy", "numba")) -> list[dict
 
 
 def format_table(rows) -> str:
-    lines = [f"{'layer':<28}{'phase':<10}{'numpy ms':>10}{'GFLOP/s':>9}{'numba ms':>10}{'GFLOP/s':>9}"
+    lines = [f"{'layer':<32}{'phase':<10}{'numpy ms':>10}{'GFLOP/s':>9}{'numba ms':>10}{'GFLOP/s':>9}"
              f"{'speed-up':>10}"]
     for r in rows:
-        lines.append(f"{r['layer']:<28}{r['phase']:<10}{r['numpy_ms']:>10.2f}{r['numpy_gflops']:>9.1f}"
+        lines.append(f"{r['layer']:<32}{r['phase']:<10}{r['numpy_ms']:>10.2f}{r['numpy_gflops']:>9.1f}"
                      f"{r['numba_ms']:>10.2f}{r['numba_gflops']:>9.1f}{r['numpy_ms'] / r['numba_ms']:>9.2f}x")
     return "\n".join(lines)
 
