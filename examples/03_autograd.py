@@ -155,14 +155,14 @@ def tape(output):
     return sorted(found, key=lambda f: -f.generation)
 
 
-weight_ids = {id(w.data) for w in model.weights}
 
 
 def saved_arrays(fn):
-    """The arrays a Function keeps for its backward pass. Weights and inputs it refers to are not
-    counted: they exist anyway (the model's own arrays, the previous layer's output)."""
-    held = weight_ids | {id(t.data) for t in fn.inputs}
-    return {k: v for k, v in vars(fn).items() if isinstance(v, np.ndarray) and id(v) not in held}
+    """The arrays a Function keeps for its backward pass. Weights and inputs it refers to, or views of
+    them, are not counted: they exist anyway (the model's own arrays, the previous layer's output)."""
+    held = [w.data for w in model.weights] + [t.data for t in fn.inputs]
+    return {k: v for k, v in vars(fn).items()
+            if isinstance(v, np.ndarray) and not any(np.shares_memory(v, h) for h in held)}
 
 
 functions = tape(loss)
@@ -176,7 +176,7 @@ for fn in functions:
     desc = ", ".join(f"{k} {tuple(v.shape)}" for k, v in saved.items()) or "-"
     print(f"{fn.generation:>3}  {type(fn).__name__:<28} {str(tuple(out.shape)) if out is not None else '?':<18} {desc}")
 total_saved = sum(n for _, n in rows)
-cols_bytes = sum(fn.cols.nbytes for fn in functions if type(fn).__name__ == "Conv2DFunction")
+cols_bytes = sum(saved_arrays(fn)["cols"].nbytes for fn in functions if "cols" in saved_arrays(fn))
 expected = explain_model(model).im2col_bytes * batch
 print(f"{len(functions)} Functions on the tape; they hold {total_saved / 2**20:.2f} MiB of saved arrays; "
       f"the conv im2col matrices alone {cols_bytes / 2**20:.2f} MiB (explain() predicts {expected / 2**20:.2f} MiB)")

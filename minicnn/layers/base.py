@@ -274,6 +274,12 @@ class Layer:
     def call(self, inputs, *args, **kwargs):
         raise NotImplementedError(f"{type(self).__name__} must implement call()")
 
+    def fuses_with(self, next_layer) -> bool:
+        """Whether this layer and ``next_layer``, which follows it in a Sequential,
+        can run as one Function (a speed-up only: the result is the same). No by
+        default; Conv2D(relu) followed by MaxPooling2D says yes."""
+        return False
+
     # -- calling ---------------------------------------------------------------
     def _ensure_built(self, shapes) -> None:
         if not self.built:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from .. import activations, initializers
 from ..ops.conv import conv2d
+from ..ops.conv_pool import conv2d_relu_max_pool2d
 from ..ops.shapes import output_length
 from .base import InputSpec, Layer
 
@@ -69,11 +70,26 @@ class Conv2D(Layer):
                                      regularizer=self.bias_regularizer) if self.use_bias else None)
         self.input_spec = InputSpec(ndim=4, axes={-1: c_in})
 
-    def call(self, inputs):
+    def call(self, inputs, max_pool=None):
+        """Convolve; with ``max_pool`` (the MaxPooling2D layer that follows, see
+        ``fuses_with``) also pool, returning that layer's output."""
+        where = f"Conv2D '{self.name}'"
+        if max_pool is not None:
+            return conv2d_relu_max_pool2d(inputs, self.kernel, self.bias, self.strides, self.padding,
+                                          self.dilation_rate, max_pool.pool_size, max_pool.strides,
+                                          max_pool.padding, layer=where, pool_layer=f"MaxPooling2D '{max_pool.name}'")
         fuse_relu = self.activation is activations.relu  # one pass instead of two (ops/conv.py)
         y = conv2d(inputs, self.kernel, self.bias, self.strides, self.padding, self.dilation_rate,
-                   layer=f"Conv2D '{self.name}'", relu=fuse_relu)
+                   layer=where, relu=fuse_relu)
         return y if fuse_relu else self.activation(y)
+
+    def fuses_with(self, next_layer) -> bool:
+        """Conv2D(activation='relu') then MaxPooling2D run as one Function
+        (``ops/conv_pool.py``) once both layers are built."""
+        from .pooling import MaxPooling2D  # noqa: PLC0415 - pooling imports this module
+
+        return (self.activation is activations.relu and type(next_layer) is MaxPooling2D
+                and self.built and next_layer.built and self._output_shape is not None)
 
     def compute_output_shape(self, input_shape):
         n, h, w, _ = input_shape

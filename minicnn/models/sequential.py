@@ -80,9 +80,14 @@ class Sequential(Model):
     def call(self, inputs, training=None):
         if self._input_tensor is not None:
             check_input_against(self.name, self._input_tensor, inputs)
-        x = inputs
-        for layer in self._stack:
-            x = layer(x, training=training)
+        x, stack, i = inputs, self._stack, 0
+        while i < len(stack):
+            if i + 1 < len(stack) and stack[i].fuses_with(stack[i + 1]):
+                x = stack[i](x, training=training, max_pool=stack[i + 1])  # two layers, one Function
+                i += 2
+            else:
+                x = stack[i](x, training=training)
+                i += 1
         return x
 
     def compute_output_shape(self, input_shape):

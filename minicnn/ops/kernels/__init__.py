@@ -26,6 +26,7 @@ import numpy as np
 
 SLOTS = (
     "im2col", "col2im", "conv2d_forward", "conv2d_backward",
+    "conv2d_relu_maxpool_forward", "conv2d_relu_maxpool_backward",
     "maxpool_forward", "maxpool_backward",
     "avgpool_forward", "avgpool_backward",
     "relu_forward", "relu_backward",

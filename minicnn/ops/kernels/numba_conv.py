@@ -30,8 +30,8 @@ import numpy as np
 from numba import njit
 
 from ..shapes import WindowGeometry
-from . import register
-from .numba_cpu import _JIT, _col2im, _geometry, _im2col
+from . import reference, register
+from .numba_cpu import _JIT, _col2im, _geometry, _im2col, _is_2x2, _maxpool_2x2, _maxpool_2x2_backward
 from .threads import over_batch
 
 CHUNK_BYTES = 1 << 20  # im2col buffer per chunk: fits a core's L2 cache
@@ -77,71 +77,124 @@ def _cols(x, lo, hi, geom, buffer):
     return cols
 
 
-@register("numba", "conv2d_forward")
-def conv2d_forward(x, w, b, geom: WindowGeometry, relu: bool):
+def _forward(x, w, b, geom: WindowGeometry, relu: bool, pool: bool):
+    """The chunk loop of forward. Without ``pool`` the GEMM writes straight into
+    y; with ``pool`` (2x2, stride 2) each chunk's output stays in a buffer and
+    only its max-pooled values and their window cells are written out."""
     x = np.ascontiguousarray(x)
     n, pixels = x.shape[0], geom.out_h * geom.out_w
     w2 = np.ascontiguousarray(w.reshape(-1, w.shape[-1]))
-    y = np.empty((n * pixels, w2.shape[1]), dtype=np.result_type(x, w))
-    bias = np.zeros(w2.shape[1], y.dtype) if b is None else b.astype(y.dtype, copy=False)
+    dtype = np.result_type(x, w)
+    conv_shape = (n, geom.out_h, geom.out_w, w2.shape[1])
+    if pool:
+        pooled = np.empty((n, geom.out_h // 2, geom.out_w // 2, w2.shape[1]), dtype=dtype)
+        cells = np.empty(pooled.shape, dtype=np.uint8)
+    else:
+        y = np.empty((n * pixels, w2.shape[1]), dtype=dtype)
+    bias = np.zeros(w2.shape[1], dtype) if b is None else b.astype(dtype, copy=False)
     step = _images_per_chunk(geom, w2.shape[0], x.itemsize)
     # A narrow im2col matrix (a first layer over RGB) is cheap to keep but slow to
     # rebuild (few channels: short copies), so it is kept whole for backward.
-    kept = (np.empty((n * pixels, w2.shape[0]), dtype=y.dtype)
+    kept = (np.empty((n * pixels, w2.shape[0]), dtype=dtype)
             if w2.shape[0] <= KEEP_NARROW_COLS and not _is_pointwise(geom) else None)
 
     def part(lo, hi):
-        buffer = np.empty((min(step, hi - lo) * pixels, w2.shape[0]), dtype=y.dtype)
+        buffer = np.empty((min(step, hi - lo) * pixels, w2.shape[0]), dtype=dtype)
+        out_buffer = np.empty((min(step, hi - lo) * pixels, w2.shape[1]), dtype=dtype) if pool else None
         for s in range(lo, hi, step):
             e = min(hi, s + step)
-            rows = y[s * pixels:e * pixels]
+            rows = out_buffer[:(e - s) * pixels] if pool else y[s * pixels:e * pixels]
             target = buffer if kept is None else kept[s * pixels:]
             np.matmul(_cols(x, s, e, geom, target), w2, out=rows)
             if b is not None or relu:
                 _bias_relu(rows, bias, b is not None, relu)
+            if pool:
+                _maxpool_2x2(rows.reshape(e - s, *conv_shape[1:]), pooled[s:e], cells[s:e])
 
-    over_batch(part, n, max(y.size, x.size))
-    return y.reshape(n, geom.out_h, geom.out_w, w2.shape[1]), kept
+    over_batch(part, n, max(n * pixels * w2.shape[1], x.size))
+    return (pooled, cells, kept) if pool else (y.reshape(conv_shape), kept)
 
 
-@register("numba", "conv2d_backward")
-def conv2d_backward(g, x, w, y, kept, geom: WindowGeometry, relu: bool, needs):
+def _backward(x, w, kept, geom: WindowGeometry, needs, dtype, slope_grad):
+    """The chunk loop of backward. ``slope_grad(s, e, out, db)`` writes the
+    gradient before the activation for images s..e into ``out`` (rows, C_out)
+    and adds its column sums to ``db``; the rest is the same for every caller."""
     x = np.ascontiguousarray(x)
     n, pixels = x.shape[0], geom.out_h * geom.out_w
     w2 = np.ascontiguousarray(w.reshape(-1, w.shape[-1]))
-    g2 = np.ascontiguousarray(g).reshape(-1, w2.shape[1])
-    y2 = np.ascontiguousarray(y).reshape(g2.shape) if relu else g2
     pointwise = _is_pointwise(geom)
-    gx = (np.empty if pointwise else np.zeros)(x.shape, dtype=g2.dtype) if needs[0] else None
+    gx = (np.empty if pointwise else np.zeros)(x.shape, dtype=dtype) if needs[0] else None
     step = _images_per_chunk(geom, w2.shape[0], x.itemsize)
 
     def part(lo, hi):
         chunk_rows = min(step, hi - lo) * pixels
-        buffer = np.empty((chunk_rows, w2.shape[0]), dtype=g2.dtype)
-        slope_g = np.empty((chunk_rows, w2.shape[1]), dtype=g2.dtype)
+        buffer = np.empty((chunk_rows, w2.shape[0]), dtype=dtype)
+        slope_g = np.empty((chunk_rows, w2.shape[1]), dtype=dtype)
         gw = None
         gb = np.zeros(w2.shape[1], dtype=np.float64)
         for s in range(lo, hi, step):
             e = min(hi, s + step)
-            rows = slice(s * pixels, e * pixels)
             gs = slope_g[:(e - s) * pixels]
-            _relu_grad_bias_sum(g2[rows], y2[rows], relu, gs, gb)
+            slope_grad(s, e, gs, gb)
             if needs[0] and pointwise:  # d(cols) is dx itself
                 np.matmul(gs, w2.T, out=gx[s:e].reshape(-1, w2.shape[0]))
             elif needs[0]:  # the buffer holds d(cols) first, then cols
                 dcols = np.matmul(gs, w2.T, out=buffer[:(e - s) * pixels])
                 _col2im(dcols, gx[s:e], *_geometry(geom))
             if needs[1]:
-                cols = _cols(x, s, e, geom, buffer) if kept is None else kept[rows]
+                cols = _cols(x, s, e, geom, buffer) if kept is None else kept[s * pixels:e * pixels]
                 term = cols.T @ gs
                 gw = term if gw is None else np.add(gw, term, out=gw)
         return gw, gb
 
-    results = over_batch(part, n, max(g2.size, x.size))
+    results = over_batch(part, n, max(n * pixels * w2.shape[1], x.size))
     gw, gb = results[0]
     for part_gw, part_gb in results[1:]:  # in part order: the same sum every run
         gb += part_gb
         if needs[1]:
             gw += part_gw
     return (gx, gw.reshape(w.shape) if needs[1] else None,
-            gb.astype(g2.dtype) if needs[2] else None)
+            gb.astype(dtype) if needs[2] else None)
+
+
+@register("numba", "conv2d_forward")
+def conv2d_forward(x, w, b, geom: WindowGeometry, relu: bool):
+    return _forward(x, w, b, geom, relu, pool=False)
+
+
+@register("numba", "conv2d_backward")
+def conv2d_backward(g, x, w, y, kept, geom: WindowGeometry, relu: bool, needs):
+    g2 = np.ascontiguousarray(g).reshape(-1, w.shape[-1])
+    y2 = np.ascontiguousarray(y).reshape(g2.shape) if relu else g2
+    pixels = geom.out_h * geom.out_w
+
+    def slope_grad(s, e, out, db):
+        _relu_grad_bias_sum(g2[s * pixels:e * pixels], y2[s * pixels:e * pixels], relu, out, db)
+
+    return _backward(x, w, kept, geom, needs, g2.dtype, slope_grad)
+
+
+# -- Conv2D + ReLU + 2x2 max pooling in one pass (ops/conv_pool.py) ------------------------
+@register("numba", "conv2d_relu_maxpool_forward")
+def conv2d_relu_maxpool_forward(x, w, b, geom: WindowGeometry, pool_geom: WindowGeometry):
+    if not _is_2x2(pool_geom):
+        return reference.conv2d_relu_maxpool_forward(x, w, b, geom, pool_geom)
+    return _forward(x, w, b, geom, relu=True, pool=True)
+
+
+@register("numba", "conv2d_relu_maxpool_backward")
+def conv2d_relu_maxpool_backward(g, cells, pooled, x, w, kept, geom: WindowGeometry,
+                                 pool_geom: WindowGeometry, needs):
+    if not _is_2x2(pool_geom):
+        return reference.conv2d_relu_maxpool_backward(g, cells, pooled, x, w, kept, geom, pool_geom, needs)
+    g = np.ascontiguousarray(g)
+    conv_shape = (geom.out_h, geom.out_w, w.shape[-1])
+
+    def slope_grad(s, e, out, db):
+        """Each window's winner gets the pooled gradient times ReLU's slope there
+        (pooled > 0), every other cell 0 (the pooling backward kernel)."""
+        through_relu = g[s:e] * (pooled[s:e] > 0)
+        db += through_relu.sum(axis=(0, 1, 2), dtype=np.float64)
+        _maxpool_2x2_backward(through_relu, cells[s:e], out.reshape(e - s, *conv_shape))
+
+    return _backward(x, w, kept, geom, needs, g.dtype, slope_grad)

@@ -22,7 +22,10 @@ def conv2d_forward(x, w, b, geom: WindowGeometry, relu: bool):
     Returns y and what backward needs besides x, w and y: the im2col matrix.
     """
     xp = get_array_module(x)
-    cols = kernel("im2col", xp)(x, geom)
+    if geom.kernel == (1, 1) and geom.strides == (1, 1) and geom.pads == ((0, 0), (0, 0)):
+        cols = x.reshape(-1, x.shape[3])  # a 1x1 window is the pixel itself: no copy needed
+    else:
+        cols = kernel("im2col", xp)(x, geom)
     y = cols @ w.reshape(-1, w.shape[-1])
     if b is not None:
         y += b
@@ -47,6 +50,28 @@ def conv2d_backward(g, x, w, y, cols, geom: WindowGeometry, relu: bool, needs):
     gw = (cols.T @ g2).reshape(w.shape) if needs[1] else None
     gb = g2.sum(axis=0) if needs[2] else None
     return gx, gw, gb
+
+
+@register("numpy", "conv2d_relu_maxpool_forward")
+def conv2d_relu_maxpool_forward(x, w, b, geom: WindowGeometry, pool_geom: WindowGeometry):
+    """max_pool(relu(conv(x))): the conv and pooling kernels one after the other.
+    Returns the pooled output, each window's winning cell, and the conv's saved
+    im2col matrix."""
+    xp = get_array_module(x)
+    y, cols = kernel("conv2d_forward", xp)(x, w, b, geom, True)
+    pooled, cells = kernel("maxpool_forward", xp)(y, pool_geom)
+    return pooled, cells, cols
+
+
+@register("numpy", "conv2d_relu_maxpool_backward")
+def conv2d_relu_maxpool_backward(g, cells, pooled, x, w, cols, geom: WindowGeometry,
+                                 pool_geom: WindowGeometry, needs):
+    """The gradient reaches only each window's winner, whose value is the pooled
+    value, so ReLU's slope there is ``pooled > 0``: the conv output is not needed."""
+    xp = get_array_module(g)
+    conv_shape = (x.shape[0], geom.out_h, geom.out_w, w.shape[-1])
+    g_conv = kernel("maxpool_backward", xp)(g * (pooled > 0), cells, conv_shape, pool_geom)
+    return kernel("conv2d_backward", xp)(g_conv, x, w, None, cols, geom, False, needs)
 
 
 @register("numpy", "maxpool_forward")

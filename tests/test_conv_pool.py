@@ -1,0 +1,116 @@
+"""Conv2D(relu) + MaxPooling2D as one Function (``ops/conv_pool.py``).
+
+The fused Function must give what the two layers give one after the other:
+outputs and every gradient, with both kernel implementations, for the 2x2
+fast path and for other pooling windows (which fall back to the composition).
+"""
+import numpy as np
+import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
+
+import minicnn as mc
+from minicnn.autograd import Tensor
+from minicnn.ops import kernels
+from minicnn.ops.conv import conv2d
+from minicnn.ops.conv_pool import Conv2DReLUMaxPoolFunction, conv2d_relu_max_pool2d
+from minicnn.ops.pool import max_pool2d
+from minicnn.ops.shapes import WindowGeometry
+from test_kernels_conv import split
+
+case = st.fixed_dictionaries({
+    "n": st.integers(1, 3), "h": st.integers(2, 11), "w": st.integers(2, 11), "c": st.integers(1, 4),
+    "filters": st.integers(1, 5), "k": st.integers(1, 3), "stride": st.integers(1, 2),
+    "padding": st.sampled_from(["valid", "same"]), "bias": st.booleans(),
+    "pool": st.sampled_from([((2, 2), (2, 2), "valid"), ((3, 3), (2, 2), "same"), ((2, 2), (1, 1), "valid")]),
+    "seed": st.integers(0, 2**16), "implementation": st.sampled_from(["numpy", "numba"]),
+    "parts": st.integers(1, 3), "chunk_bytes": st.sampled_from([1, 1 << 20]),
+})
+
+
+def run(op, arrays, seed):
+    """Forward + backward; the output and the gradients of every input."""
+    tensors = [Tensor(a.copy(), requires_grad=True) for a in arrays]
+    y = op(*tensors)
+    y.backward(np.random.default_rng(seed).standard_normal(y.shape).astype(np.float32))
+    return [y.data] + [t.grad for t in tensors]
+
+
+@settings(max_examples=40, deadline=None)
+@given(case)
+def test_fused_equals_conv_relu_then_max_pool(p):
+    rng = np.random.default_rng(p["seed"])
+    x = rng.standard_normal((p["n"], p["h"], p["w"], p["c"])).astype(np.float32)
+    w = rng.standard_normal((p["k"], p["k"], p["c"], p["filters"])).astype(np.float32)
+    arrays = [x, w] + ([rng.standard_normal(p["filters"]).astype(np.float32)] if p["bias"] else [])
+    size, strides, pool_padding = p["pool"]
+    try:
+        geom = WindowGeometry.make(p["h"], p["w"], (p["k"], p["k"]), (p["stride"],) * 2, p["padding"])
+        WindowGeometry.make(geom.out_h, geom.out_w, size, strides, pool_padding)
+    except ValueError:
+        assume(False)  # a window that does not fit: the layers themselves refuse it
+
+    def fused(x, w, b=None):
+        return conv2d_relu_max_pool2d(x, w, b, (p["stride"],) * 2, p["padding"], (1, 1), size, strides,
+                                      pool_padding)
+
+    def separate(x, w, b=None):
+        return max_pool2d(conv2d(x, w, b, (p["stride"],) * 2, p["padding"], relu=True), size, strides, pool_padding)
+
+    with kernels.use(p["implementation"]), split(p["parts"], p["chunk_bytes"]):  # forced threads and chunks
+        ours, ref = run(fused, arrays, p["seed"]), run(separate, arrays, p["seed"])
+    for a, b in zip(ours, ref):
+        np.testing.assert_allclose(a, b, rtol=2e-6, atol=2e-6 * (1 + np.abs(b).max()))
+
+
+@pytest.mark.parametrize("implementation", ["numpy", "numba"])
+def test_all_negative_windows_pass_no_gradient(implementation):
+    """Where ReLU cuts a whole window, the pooled value is 0 and no gradient
+    reaches the conv, exactly as with ReLU then pooling (ties at 0)."""
+    x = -np.ones((2, 6, 6, 1), np.float32)
+    w = np.ones((3, 3, 1, 2), np.float32)
+    with kernels.use(implementation):
+        out, gx, gw = run(lambda x, w: conv2d_relu_max_pool2d(x, w, None, (1, 1), "same", (1, 1), (2, 2), (2, 2),
+                                                              "valid"), [x, w], 0)
+    assert (out == 0).all() and (gx == 0).all() and (gw == 0).all()
+
+
+def seed_block(activation="relu", pool=mc.layers.MaxPooling2D):
+    return mc.Sequential([mc.Input((12, 12, 3)), mc.layers.Conv2D(4, 3, padding="same", activation=activation),
+                          pool(2), mc.layers.Flatten(), mc.layers.Dense(3)])
+
+
+def test_sequential_fuses_and_gives_the_unfused_result(monkeypatch):
+    model = seed_block()
+    x = np.random.default_rng(0).standard_normal((5, 12, 12, 3)).astype(np.float32)
+    results = []
+    for fuse in (True, False):
+        if not fuse:
+            monkeypatch.setattr(mc.layers.Conv2D, "fuses_with", lambda self, nxt: False)
+        xt = Tensor(x, requires_grad=True)
+        y = model(xt, training=True)
+        assert isinstance(y.creator.inputs[0].creator.inputs[0].creator, Conv2DReLUMaxPoolFunction) is fuse
+        y.sum().backward()
+        results.append([y.data, xt.grad] + [v.grad.copy() for v in model.trainable_weights])
+        for v in model.trainable_weights:
+            v.grad = None
+    for a, b in zip(*results):
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-6)
+
+
+def test_only_conv_relu_then_max_pooling_fuses():
+    conv = seed_block().layers[0]
+    assert conv.fuses_with(seed_block().layers[1])
+    assert not seed_block(activation="tanh").layers[0].fuses_with(seed_block().layers[1])
+    assert not conv.fuses_with(seed_block(pool=mc.layers.AveragePooling2D).layers[1])
+    fresh = mc.layers.Conv2D(4, 3, activation="relu")  # not built yet: the first call runs unfused
+    assert not fresh.fuses_with(mc.layers.MaxPooling2D(2))
+
+
+def test_a_model_without_input_fuses_from_its_second_call_and_keeps_its_shapes():
+    model = mc.Sequential([mc.layers.Conv2D(2, 3, activation="relu"), mc.layers.MaxPooling2D(2)])
+    x = np.ones((1, 8, 8, 1), np.float32)
+    first = model(x).numpy()
+    assert model.layers[0].fuses_with(model.layers[1])
+    np.testing.assert_array_equal(model(x).numpy(), first)
+    assert model.layers[0].output_shape == (None, 6, 6, 2) and model.layers[1].output_shape == (None, 3, 3, 2)
