@@ -11,7 +11,8 @@ not pooling with convolution).
 (``MINICNN_THREADS=1``, one BLAS thread), so that it compares the kernels
 themselves, not how threads cope with a busy machine. Each layer runs the
 Function the seed CNN's layer runs: Conv2D and the first Dense with their ReLU
-fused in, the last Dense without.
+fused in, the last Dense without; the rows "fused" time the Function that
+really runs for the Conv2D + MaxPooling2D pairs of the Sequential model.
 """
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ import numpy as np
 from minicnn.autograd import Tensor
 from minicnn.ops import kernels
 from minicnn.ops.conv import Conv2DFunction
+from minicnn.ops.conv_pool import Conv2DReLUMaxPoolFunction
 from minicnn.ops.dense import DenseFunction
 from minicnn.ops.pool import MaxPool2DFunction
 from minicnn.ops.shapes import WindowGeometry
@@ -35,8 +37,10 @@ from .workload import BATCH
 SEED_LAYERS = (
     ("conv2d 3x3 3->32 @32x32 +relu", "conv", (32, 32, 3), 3, 32),
     ("maxpool 2x2 @32x32x32", "pool", (32, 32, 32), 2, 32),
+    ("  fused: conv 3->32 + pool", "conv_pool", (32, 32, 3), 3, 32),
     ("conv2d 3x3 32->64 @16x16 +relu", "conv", (16, 16, 32), 3, 64),
     ("maxpool 2x2 @16x16x64", "pool", (16, 16, 64), 2, 64),
+    ("  fused: conv 32->64 + pool", "conv_pool", (16, 16, 32), 3, 64),
     ("conv2d 3x3 64->64 @8x8 +relu", "conv", (8, 8, 64), 3, 64),
     ("dense 4096->128 +relu", "dense", (4096,), None, 128),
     ("dense 128->10", "dense", (128,), None, 10),
@@ -45,11 +49,14 @@ SEED_LAYERS = (
 
 def _function_and_inputs(kind, shape, size, out_ch, batch, rng):
     x = rng.standard_normal((batch, *shape), dtype=np.float32)
-    if kind == "conv":
+    if kind in ("conv", "conv_pool"):
         geom = WindowGeometry.make(shape[0], shape[1], (size, size), (1, 1), "same")
         w = rng.standard_normal((size, size, shape[2], out_ch), dtype=np.float32)
         b = np.zeros(out_ch, np.float32)
         flops = 2 * batch * geom.out_h * geom.out_w * size * size * shape[2] * out_ch
+        if kind == "conv_pool":  # GFLOP/s count the conv's multiply-adds only
+            pool = WindowGeometry.make(geom.out_h, geom.out_w, (2, 2), (2, 2), "valid")
+            return (lambda: Conv2DReLUMaxPoolFunction(geom, pool)), (x, w, b), flops, 2 * flops
         return (lambda: Conv2DFunction(geom, relu=True)), (x, w, b), flops, 2 * flops
     if kind == "pool":
         geom = WindowGeometry.make(shape[0], shape[1], (size, size), (size, size), "valid")
@@ -74,7 +81,7 @@ def time_layer(kind, shape, size, out_ch, batch=BATCH, repeats=5, seed=0):
     """(forward ms, backward ms, forward flops, backward flops) with the current kernels."""
     rng = np.random.default_rng(seed)
     make, arrays, fwd_flops, bwd_flops = _function_and_inputs(kind, shape, size, out_ch, batch, rng)
-    image_input = kind == "conv" and shape[-1] == 3  # the first layer needs no input gradient
+    image_input = kind in ("conv", "conv_pool") and shape[-1] == 3  # the first layer needs no input gradient
     tensors = [Tensor(a, requires_grad=i > 0 or not image_input) for i, a in enumerate(arrays)]
     fn = make()
     out = fn(*tensors)

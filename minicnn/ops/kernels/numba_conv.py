@@ -65,6 +65,11 @@ def _is_pointwise(geom: WindowGeometry) -> bool:
 
 
 def _images_per_chunk(geom: WindowGeometry, width: int, itemsize: int) -> int:
+    """Chunks exist to keep the im2col buffer in cache. A 1x1 window has no
+    im2col buffer, so it takes its images in one GEMM (smaller GEMMs would each
+    re-pack the whole weight matrix: 2 MB for the seed CNN's Dense layer)."""
+    if _is_pointwise(geom):
+        return 1 << 62
     return max(1, CHUNK_BYTES // (geom.out_h * geom.out_w * width * itemsize))
 
 
