@@ -22,13 +22,13 @@ from __future__ import annotations
 import contextlib
 import os
 import threading
-from concurrent.futures import ThreadPoolExecutor, wait
+import queue
 
 from . import cpu_implementation
 
 SMALL = 1 << 15  # a job with fewer output values stays on one thread
 
-_pool: ThreadPoolExecutor | None = None
+_queues: list[queue.SimpleQueue] = []
 _blas = None
 _inside = threading.local()
 _setup_lock = threading.Lock()
@@ -77,12 +77,24 @@ def _blas_limited_to_one_thread():
     return _blas.limit(limits=1)
 
 
-def _executor() -> ThreadPoolExecutor:
-    global _pool
+def _workers(count: int) -> list[queue.SimpleQueue]:
+    """Job queues of ``count`` kernel threads, started on first use. Each thread
+    waits on its own queue: a job is (work, lo, hi, where to put the result)."""
     with _setup_lock:
-        if _pool is None or _pool._max_workers < threads() - 1:
-            _pool = ThreadPoolExecutor(max(1, threads() - 1), thread_name_prefix="minicnn-kernel")
-    return _pool
+        while len(_queues) < count:
+            jobs = queue.SimpleQueue()
+            threading.Thread(target=_serve, args=(jobs,), daemon=True, name=f"minicnn-kernel-{len(_queues)}").start()
+            _queues.append(jobs)
+    return _queues[:count]
+
+
+def _serve(jobs: queue.SimpleQueue) -> None:
+    while True:
+        work, lo, hi, results = jobs.get()
+        try:
+            results.put((lo, _run_marked(work, lo, hi), None))
+        except BaseException as error:  # noqa: BLE001 - handed to the caller, who raises it
+            results.put((lo, None, error))
 
 
 def _run_marked(work, lo, hi):
@@ -97,15 +109,24 @@ def over_batch(work, n: int, size: int) -> list:
     """Run ``work(lo, hi)`` on contiguous parts of range(n) in parallel and return
     the results in part order. ``size`` (the number of values the job writes)
     decides whether splitting is worth it. A job started from inside a part
-    runs serially, so parts never wait on each other."""
+    runs serially, so parts never wait on each other. If a part fails, the
+    error is raised once every part has finished."""
     parts = partition(n, threads() if size >= SMALL else 1)
     if len(parts) == 1 or getattr(_inside, "active", False):
         return [work(0, n)]
-    pool = _executor()
+    results = queue.SimpleQueue()
     with _blas_limited_to_one_thread():
-        futures = [pool.submit(_run_marked, work, lo, hi) for lo, hi in parts[1:]]
+        for jobs, (lo, hi) in zip(_workers(len(parts) - 1), parts[1:]):
+            jobs.put((work, lo, hi, results))
         try:
-            first = _run_marked(work, *parts[0])
-        finally:
-            wait(futures)  # never leave a part running after an error in another
-        return [first] + [f.result() for f in futures]
+            first, error = _run_marked(work, *parts[0]), None
+        except BaseException as caught:  # noqa: BLE001 - raised below, after the other parts
+            first, error = None, caught
+        done = {}
+        for _ in parts[1:]:
+            lo, value, part_error = results.get()
+            done[lo] = value
+            error = error or part_error
+    if error is not None:
+        raise error
+    return [first] + [done[lo] for lo, _ in parts[1:]]
