@@ -5,7 +5,8 @@
 # on BLAS and are already fast; im2col and col2im are many small strided copies and scatter-adds, which
 # NumPy does slowly. minicnn therefore asks a *kernel slot* for them (`kernel("im2col", xp)`): the
 # compiled Numba loops by default on the CPU, the readable NumPy reference with `MINICNN_KERNELS=numpy`,
-# CuPy on a GPU.
+# CuPy on a GPU. The whole Conv2D forward and backward are slots too: on the CPU each core takes its own
+# images of the batch and works through them a few at a time, so the im2col buffer stays in its cache.
 #
 # This example times one convolution's forward and backward with each implementation, split into the
 # copy part and the GEMM part, checks that they compute the same numbers, and then turns on the op
@@ -13,8 +14,9 @@
 # where the time goes. Rule of speed work: measure first, then optimise the biggest bar.
 #
 # Read next: `minicnn/ops/kernels/__init__.py` (`kernel`, `register`), `minicnn/ops/kernels/reference.py`,
-# `minicnn/ops/kernels/numba_cpu.py`, `minicnn/ops/conv.py`, `minicnn/profiler.py` (`enable`, `results`,
-# `report`), and `benchmarks/kernels.py` for the full per-layer table.
+# `minicnn/ops/kernels/numba_cpu.py`, `minicnn/ops/kernels/numba_conv.py` (chunks) and `threads.py` (the
+# batch split), `minicnn/ops/conv.py`, `minicnn/ops/conv_pool.py` (Conv2D + ReLU + MaxPool in one pass),
+# `minicnn/profiler.py` (`enable`, `results`, `report`), and `benchmarks/kernels.py` for the per-layer table.
 #
 # Run: `python examples/10_kernels_and_profiler.py [--quick] [--out FOLDER]`
 
