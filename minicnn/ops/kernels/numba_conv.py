@@ -148,7 +148,7 @@ def _backward(x, w, kept, geom: WindowGeometry, needs, dtype, slope_grad):
                 _col2im(dcols, gx[s:e], *_geometry(geom))
             if needs[1]:
                 cols = _cols(x, s, e, geom, buffer) if kept is None else kept[s * pixels:e * pixels]
-                term = cols.T @ gs
+                term = np.matmul(cols.T, gs)
                 gw = term if gw is None else np.add(gw, term, out=gw)
         return gw, gb
 
