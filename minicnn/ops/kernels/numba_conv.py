@@ -193,13 +193,16 @@ def conv2d_relu_maxpool_backward(g, cells, pooled, x, w, kept, geom: WindowGeome
     if not _is_2x2(pool_geom):
         return reference.conv2d_relu_maxpool_backward(g, cells, pooled, x, w, kept, geom, pool_geom, needs)
     g = np.ascontiguousarray(g)
+    pooled = np.ascontiguousarray(pooled)
     conv_shape = (geom.out_h, geom.out_w, w.shape[-1])
 
     def slope_grad(s, e, out, db):
         """Each window's winner gets the pooled gradient times ReLU's slope there
-        (pooled > 0), every other cell 0 (the pooling backward kernel)."""
-        through_relu = g[s:e] * (pooled[s:e] > 0)
-        db += through_relu.sum(axis=(0, 1, 2), dtype=np.float64)
+        (pooled > 0; the same kernel as after a plain ReLU, which also sums db),
+        every other cell 0 (the pooling backward kernel)."""
+        through_relu = np.empty(g[s:e].shape, g.dtype)
+        _relu_grad_bias_sum(g[s:e].reshape(-1, g.shape[3]), pooled[s:e].reshape(-1, g.shape[3]), True,
+                            through_relu.reshape(-1, g.shape[3]), db)
         _maxpool_2x2_backward(through_relu, cells[s:e], out.reshape(e - s, *conv_shape))
 
     return _backward(x, w, kept, geom, needs, g.dtype, slope_grad)
