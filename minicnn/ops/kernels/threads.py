@@ -10,7 +10,8 @@ simplest way there is, over images:
 * the batch is cut into ``threads()`` contiguous parts;
 * each part runs on its own thread, start to finish: im2col, its GEMM (BLAS
   limited to one thread meanwhile), bias + activation, col2im;
-* the calling thread works on the first part itself, a small pool on the rest.
+* the calling thread works on the first part itself, one waiting kernel thread
+  per other part takes the rest.
 
 Every image is written by exactly one thread, so no locks are needed. Numba
 kernels are compiled with ``nogil=True`` and NumPy's BLAS releases the GIL too,
@@ -21,8 +22,8 @@ from __future__ import annotations
 
 import contextlib
 import os
-import threading
 import queue
+import threading
 
 from . import cpu_implementation
 
