@@ -81,7 +81,7 @@ def test_pointwise_conv_reads_x_in_place_and_matches(padding):
     w = rng.standard_normal((1, 1, 6, 7)).astype(np.float32)
     b = rng.standard_normal(7).astype(np.float32)
     g = WindowGeometry.make(4, 3, (1, 1), (1, 1), padding)
-    assert numba_conv._is_pointwise(g)
+    assert g.is_pointwise
     grad = rng.standard_normal((5, 4, 3, 7)).astype(np.float32)
     with split(2, 64):
         ours, ref = both_convs(x, w, b, g, True, grad)

@@ -20,7 +20,8 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from minicnn import layers
-from minicnn.ops.shapes import same_padding
+from minicnn.ops.im2col import im2col
+from minicnn.ops.shapes import WindowGeometry, same_padding
 
 SETTINGS = settings(max_examples=40, deadline=None)
 
@@ -161,3 +162,18 @@ def test_unknown_spatial_size_propagates_as_none(padding):
     layer = layers.Conv2D(4, 3, strides=2, padding=padding)
     layer.build((None, None, None, 3))
     assert layer.compute_output_shape((None, None, 9, 3)) == (None, None, 4 if padding == "valid" else 5, 4)
+
+
+@given(h=st.integers(1, 10), w=st.integers(1, 10), kh=st.integers(1, 3), kw=st.integers(1, 3),
+       s=st.integers(1, 2), padding=st.sampled_from(["valid", "same"]))
+def test_pointwise_windows_map_each_output_pixel_to_one_input_pixel(h, w, kh, kw, s, padding):
+    """``is_pointwise`` holds exactly for 1x1 windows at stride 1 (no padding then,
+    'same' or not); then im2col of x is x itself, pixel by pixel."""
+    try:
+        g = WindowGeometry.make(h, w, (kh, kw), (s, s), padding)
+    except ValueError:
+        assume(False)
+    assert g.is_pointwise == ((kh, kw) == (1, 1) and s == 1)
+    if g.is_pointwise:
+        x = np.arange(2 * h * w * 3, dtype=np.float32).reshape(2, h, w, 3)
+        np.testing.assert_array_equal(im2col(x, g), x.reshape(-1, 3))

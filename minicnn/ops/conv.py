@@ -45,10 +45,19 @@ class Conv2DFunction(Function):
         return y
 
     def backward(self, g):
-        needs = tuple(self.needs_input_grad) + (False,) * (3 - len(self.needs_input_grad))
-        grads = kernel("conv2d_backward", get_array_module(g))(
-            g, self.x, self.w, self.y, self.cols, self.geom, self.relu, needs)
-        return grads[:len(self.needs_input_grad)]
+        return slot_gradients(self, "conv2d_backward", g, self.x, self.w, self.y, self.cols, self.geom, self.relu)
+
+
+def slot_gradients(fn, slot, g, *saved):
+    """Run backward kernel ``slot`` for a Function ``fn`` with inputs x, w[, b].
+
+    The slot always answers (dx, dw, db) and is told which of the three are
+    wanted (``needs``, last argument; db is not wanted without a bias); ``fn``
+    gets one gradient per input back.
+    """
+    count = len(fn.needs_input_grad)
+    needs = tuple(fn.needs_input_grad) + (False,) * (3 - count)
+    return kernel(slot, get_array_module(g))(g, *saved, needs)[:count]
 
 
 def conv2d(x, w, b=None, strides=(1, 1), padding="valid", dilation_rate=(1, 1), layer="conv2d",

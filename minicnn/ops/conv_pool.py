@@ -25,6 +25,7 @@ from __future__ import annotations
 
 from ..autograd import Function
 from ..backend import get_array_module
+from .conv import slot_gradients
 from .kernels import kernel
 from .shapes import WindowGeometry
 
@@ -43,10 +44,8 @@ class Conv2DReLUMaxPoolFunction(Function):
         return pooled
 
     def backward(self, g):
-        needs = tuple(self.needs_input_grad) + (False,) * (3 - len(self.needs_input_grad))
-        grads = kernel("conv2d_relu_maxpool_backward", get_array_module(g))(
-            g, self.cells, self.pooled, self.x, self.w, self.cols, self.geom, self.pool_geom, needs)
-        return grads[:len(self.needs_input_grad)]
+        return slot_gradients(self, "conv2d_relu_maxpool_backward", g, self.cells, self.pooled, self.x, self.w,
+                              self.cols, self.geom, self.pool_geom)
 
 
 def conv2d_relu_max_pool2d(x, w, b, strides, padding, dilation_rate, pool_size, pool_strides, pool_padding,

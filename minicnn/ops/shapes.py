@@ -71,3 +71,9 @@ class WindowGeometry:
                 f"{out_h}x{out_w}. Use a smaller kernel/pool, padding='same', or a larger input."
             )
         return cls(in_h, in_w, tuple(kernel), tuple(strides), tuple(dilation), pads, out_h, out_w)
+
+    @property
+    def is_pointwise(self) -> bool:
+        """A 1x1 window, stride 1, no padding: each output pixel is one input
+        pixel, so im2col of x is x itself seen as (pixels, channels)."""
+        return self.kernel == (1, 1) and self.strides == (1, 1) and self.pads == ((0, 0), (0, 0))

@@ -59,23 +59,18 @@ def _relu_grad_bias_sum(g, y, relu, out, bias_sum):
             bias_sum[ch] += v
 
 
-def _is_pointwise(geom: WindowGeometry) -> bool:
-    """1x1 window, stride 1, no padding: im2col is only a reshape."""
-    return geom.kernel == (1, 1) and geom.strides == (1, 1) and geom.pads == ((0, 0), (0, 0))
-
-
 def _images_per_chunk(geom: WindowGeometry, width: int, itemsize: int) -> int:
     """Chunks exist to keep the im2col buffer in cache. A 1x1 window has no
     im2col buffer, so it takes its images in one GEMM (smaller GEMMs would each
     re-pack the whole weight matrix: 2 MB for the seed CNN's Dense layer)."""
-    if _is_pointwise(geom):
+    if geom.is_pointwise:
         return 1 << 62
     return max(1, CHUNK_BYTES // (geom.out_h * geom.out_w * width * itemsize))
 
 
 def _cols(x, lo, hi, geom, buffer):
     """The im2col rows of images lo..hi-1, in ``buffer`` (or a view of x for 1x1)."""
-    if _is_pointwise(geom):
+    if geom.is_pointwise:
         return x[lo:hi].reshape(-1, x.shape[3])
     cols = buffer[:(hi - lo) * geom.out_h * geom.out_w]
     _im2col(x[lo:hi], cols, *_geometry(geom))
@@ -101,10 +96,11 @@ def _forward(x, w, b, geom: WindowGeometry, relu: bool, pool: bool):
     # A narrow im2col matrix (a first layer over RGB) is cheap to keep but slow to
     # rebuild (few channels: short copies), so it is kept whole for backward.
     kept = (np.empty((n * pixels, w2.shape[0]), dtype=dtype)
-            if w2.shape[0] <= KEEP_NARROW_COLS and not _is_pointwise(geom) else None)
+            if w2.shape[0] <= KEEP_NARROW_COLS and not geom.is_pointwise else None)
 
     def part(lo, hi):
-        buffer = np.empty((min(step, hi - lo) * pixels, w2.shape[0]), dtype=dtype)
+        # im2col rows of one chunk (a 1x1 window reads x in place and needs none)
+        buffer = None if geom.is_pointwise else np.empty((min(step, hi - lo) * pixels, w2.shape[0]), dtype=dtype)
         out_buffer = np.empty((min(step, hi - lo) * pixels, w2.shape[1]), dtype=dtype) if pool else None
         for s in range(lo, hi, step):
             e = min(hi, s + step)
@@ -127,13 +123,13 @@ def _backward(x, w, kept, geom: WindowGeometry, needs, dtype, slope_grad):
     x = np.ascontiguousarray(x)
     n, pixels = x.shape[0], geom.out_h * geom.out_w
     w2 = np.ascontiguousarray(w.reshape(-1, w.shape[-1]))
-    pointwise = _is_pointwise(geom)
+    pointwise = geom.is_pointwise
     gx = (np.empty if pointwise else np.zeros)(x.shape, dtype=dtype) if needs[0] else None
     step = _images_per_chunk(geom, w2.shape[0], x.itemsize)
 
     def part(lo, hi):
         chunk_rows = min(step, hi - lo) * pixels
-        buffer = np.empty((chunk_rows, w2.shape[0]), dtype=dtype)
+        buffer = None if pointwise else np.empty((chunk_rows, w2.shape[0]), dtype=dtype)
         slope_g = np.empty((chunk_rows, w2.shape[1]), dtype=dtype)
         gw = None
         gb = np.zeros(w2.shape[1], dtype=np.float64)
