@@ -27,7 +27,7 @@ import threading
 
 from . import cpu_implementation
 
-SMALL = 1 << 15  # a job with fewer output values stays on one thread
+SMALL = 1 << 15  # a job touching fewer values stays on one thread
 
 _queues: list[queue.SimpleQueue] = []
 _blas = None
@@ -108,8 +108,8 @@ def _run_marked(work, lo, hi):
 
 def over_batch(work, n: int, size: int) -> list:
     """Run ``work(lo, hi)`` on contiguous parts of range(n) in parallel and return
-    the results in part order. ``size`` (the number of values the job writes)
-    decides whether splitting is worth it. A job started from inside a part
+    the results in part order. ``size`` (how many values the job reads or
+    writes, the larger count) decides whether splitting is worth it. A job started from inside a part
     runs serially, so parts never wait on each other. If a part fails, the
     error is raised once every part has finished."""
     parts = partition(n, threads() if size >= SMALL else 1)
