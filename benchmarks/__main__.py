@@ -23,14 +23,22 @@ from .endtoend import ROOT
 from .workload import BATCH
 
 
+def _cpuinfo_field(name: str) -> str:
+    if not Path("/proc/cpuinfo").exists():
+        return ""
+    return next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                 if line.split(":", 1)[0].strip() == name), "")
+
+
 def machine() -> dict:
-    cpu = ""
-    if Path("/proc/cpuinfo").exists():
-        cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                    if line.startswith("model name")), "")
+    """The CPU, and its widest vector units: the ratio to Keras depends on them
+    (TensorFlow's oneDNN kernels gain more from AVX-512 than OpenBLAS does)."""
+    flags = set(_cpuinfo_field("flags").split())
     import numba  # noqa: PLC0415
 
-    return {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(),
+    return {"cpu": _cpuinfo_field("model name"), "cores": os.cpu_count(),
+            "vector_units": [f for f in ("avx2", "fma", "avx512f", "avx512_bf16", "amx_tile") if f in flags],
+            "python": platform.python_version(),
             "numpy": np.__version__, "numba": numba.__version__,
             "load_average_at_start": os.getloadavg()}
 
