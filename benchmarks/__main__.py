@@ -23,21 +23,28 @@ from .endtoend import ROOT
 from .workload import BATCH
 
 
-def _cpuinfo_field(name: str) -> str:
-    if not Path("/proc/cpuinfo").exists():
-        return ""
-    return next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                 if line.split(":", 1)[0].strip() == name), "")
+VECTOR_UNITS = ("avx2", "fma", "avx512f", "avx512_bf16", "amx_tile")
+
+
+def cpu_description(cpuinfo: str) -> dict:
+    """The model name and which of ``VECTOR_UNITS`` the CPU has, from the text
+    of /proc/cpuinfo (its first processor; every core of these machines is alike)."""
+    fields = {}
+    for line in cpuinfo.splitlines():
+        key, sep, value = line.partition(":")
+        if sep:
+            fields.setdefault(key.strip(), value.strip())
+    flags = set(fields.get("flags", "").split())
+    return {"cpu": fields.get("model name", ""), "vector_units": [f for f in VECTOR_UNITS if f in flags]}
 
 
 def machine() -> dict:
     """The CPU, and its widest vector units: the ratio to Keras depends on them
     (TensorFlow's oneDNN kernels gain more from AVX-512 than OpenBLAS does)."""
-    flags = set(_cpuinfo_field("flags").split())
+    cpuinfo = Path("/proc/cpuinfo")
     import numba  # noqa: PLC0415
 
-    return {"cpu": _cpuinfo_field("model name"), "cores": os.cpu_count(),
-            "vector_units": [f for f in ("avx2", "fma", "avx512f", "avx512_bf16", "amx_tile") if f in flags],
+    return {**cpu_description(cpuinfo.read_text() if cpuinfo.exists() else ""), "cores": os.cpu_count(),
             "python": platform.python_version(),
             "numpy": np.__version__, "numba": numba.__version__,
             "load_average_at_start": os.getloadavg()}

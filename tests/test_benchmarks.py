@@ -25,3 +25,12 @@ def test_quick_benchmark_writes_kernel_and_end_to_end_tables(tmp_path):
     for row in rows.values():
         assert row["train_img_s"] > 0 and row["infer_img_s"] > 0 and row["peak_rss_train_mb"] > 0
     assert rows["keras"]["train_img_s_vs_keras"] == 1.0
+
+
+def test_cpu_description_reads_the_model_and_vector_units_of_the_first_processor():
+    from benchmarks.__main__ import cpu_description
+
+    cpuinfo = ("processor\t: 0\nmodel name\t: AMD EPYC\nflags\t\t: fpu sse2 avx2 fma avx512f avx512bw\n\n"
+               "processor\t: 1\nmodel name\t: other\nflags\t\t: fpu amx_tile\n")
+    assert cpu_description(cpuinfo) == {"cpu": "AMD EPYC", "vector_units": ["avx2", "fma", "avx512f"]}
+    assert cpu_description("") == {"cpu": "", "vector_units": []}

@@ -9,6 +9,7 @@ compared with ``MINICNN_KERNELS`` switched between ``numpy`` and ``numba``.
 import math
 
 import numpy as np
+import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
@@ -149,6 +150,21 @@ def test_adam_update(size, steps, amsgrad, dtype, seed):
     for ours, ref in zip(state["numba"], state["numpy"]):
         if ref is not None:
             np.testing.assert_allclose(ours, ref, rtol=4e-7 if dtype == np.float32 else 1e-15, atol=0)
+
+
+
+@pytest.mark.parametrize("amsgrad", [False, True])
+def test_adam_divides_by_zero_as_numpy_does(amsgrad):
+    """epsilon=0 with a zero gradient divides 0 by 0: NaN in NumPy, and so in the
+    kernels (compiled with error_model="numpy", not Python's ZeroDivisionError)."""
+    state = {impl: [np.array([1.0, 2.0], np.float32), np.zeros(2, np.float32), np.zeros(2, np.float32),
+                    np.zeros(2, np.float32) if amsgrad else None] for impl in ("numba", "numpy")}
+    g = np.array([0.0, 1.0], np.float32)
+    numba_cpu.adam_update(*state["numba"][:1], g, *state["numba"][1:], 1e-3, 0.9, 0.999, 0.0)
+    with np.errstate(invalid="ignore"):
+        reference.adam_update(*state["numpy"][:1], g, *state["numpy"][1:], 1e-3, 0.9, 0.999, 0.0)
+    assert np.isnan(state["numba"][0][0]) and np.isfinite(state["numba"][0][1])
+    np.testing.assert_array_equal(state["numba"][0], state["numpy"][0])
 
 
 def run_layer(op, x, weights=()):
