@@ -41,7 +41,7 @@ def split(parts: int, chunk_bytes: int):
             os.environ["MINICNN_THREADS"] = saved[2]
 
 
-def both_convs(x, w, b, g, relu, grad):
+def both_convs(x, w, b, g, relu, grad, needs_dx=True):
     """Forward + backward with the reference and with numba_conv. Backward gets
     the reference's y for both, so ReLU's slope is cut at the same places."""
     y_ref, cols = reference.conv2d_forward(x, w, b, g, relu)
@@ -49,10 +49,21 @@ def both_convs(x, w, b, g, relu, grad):
     if kept is not None:  # only a narrow im2col matrix is kept, and it is the reference's
         assert cols.shape[1] <= numba_conv.KEEP_NARROW_COLS
         np.testing.assert_array_equal(kept, cols)
-    needs = (True, True, b is not None)
+    needs = (needs_dx, True, b is not None)
     ref = reference.conv2d_backward(grad, x, w, y_ref, cols, g, relu, needs)
     ours = numba_conv.conv2d_backward(grad, x, w, y_ref, kept, g, relu, needs)
     return (y, *ours), (y_ref, *ref)
+
+
+def assert_matches(ours, ref):
+    """Each result has the reference's shape and dtype and equals it to float32
+    rounding; a gradient the reference does not compute is not computed."""
+    for a, r in zip(ours, ref, strict=True):
+        if r is None:
+            assert a is None
+        else:
+            assert a.shape == r.shape and a.dtype == r.dtype
+            close(a, r)
 
 
 @SETTINGS
@@ -65,12 +76,7 @@ def test_conv_matches_the_reference(p, filters, relu, has_bias, parts, chunk_byt
     grad = data(p, p["n"], g.out_h, g.out_w, filters)
     with split(parts, chunk_bytes):
         ours, ref = both_convs(x, w, b, g, relu, grad)
-    for a, r in zip(ours, ref):
-        if r is None:
-            assert a is None
-        else:
-            assert a.shape == r.shape and a.dtype == r.dtype
-            close(a, r)
+    assert_matches(ours, ref)
 
 
 @pytest.mark.parametrize("padding", ["valid", "same"])
@@ -87,6 +93,26 @@ def test_pointwise_conv_reads_x_in_place_and_matches(padding):
         ours, ref = both_convs(x, w, b, g, True, grad)
     for a, r in zip(ours, ref):
         close(a, r)
+
+
+@SETTINGS
+@given(st.integers(1, 6), st.integers(1, 30), st.integers(0, 30), st.booleans(), st.booleans(),
+       st.booleans(), st.integers(1, 3), st.integers(0, 2**16))
+def test_dense_split_over_its_weights_matches_the_reference(rows, features, extra_units, relu, has_bias,
+                                                            needs_dx, parts, seed):
+    """Dense (a 1x1 conv of one-pixel images) with a weight matrix at least as
+    large as its input is split over units (forward) and features (backward)."""
+    rng = np.random.default_rng(seed)
+    units = rows + extra_units  # w.size >= x.size: the weight-split path
+    x = rng.standard_normal((rows, 1, 1, features)).astype(np.float32)
+    w = rng.standard_normal((1, 1, features, units)).astype(np.float32)
+    b = rng.standard_normal(units).astype(np.float32) if has_bias else None
+    grad = rng.standard_normal((rows, 1, 1, units)).astype(np.float32)
+    g = WindowGeometry.make(1, 1, (1, 1), (1, 1), "valid")
+    assert numba_conv._is_dense(x, w.reshape(features, units), g)
+    with split(parts, 1 << 20):
+        ours, ref = both_convs(x, w, b, g, relu, grad, needs_dx)
+    assert_matches(ours, ref)
 
 
 def test_wide_im2col_matrices_are_recomputed_not_kept():

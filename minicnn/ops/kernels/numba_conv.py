@@ -18,6 +18,10 @@ backward, per chunk::
     cols  = im2col(x[chunk])             recomputed: cheaper than keeping it
     dw   += cols.T @ g'
 
+A Dense layer is a 1x1 convolution of one-pixel images and runs here too; when
+its weight matrix is larger than its input it is split over the weights
+instead of the images (see ``_is_dense``).
+
 Nothing the size of the whole im2col matrix is allocated, and the forward
 pass keeps no im2col matrix for backward, except a narrow one (a first layer
 over 3 colour channels: 27 values per row), which is cheap to keep and,
@@ -124,7 +128,7 @@ def _backward(x, w, kept, geom: WindowGeometry, needs, dtype, slope_grad):
     n, pixels = x.shape[0], geom.out_h * geom.out_w
     w2 = np.ascontiguousarray(w.reshape(-1, w.shape[-1]))
     pointwise = geom.is_pointwise
-    gx = (np.empty if pointwise else np.zeros)(x.shape, dtype=dtype) if needs[0] else None
+    gx = np.empty(x.shape, dtype=dtype) if needs[0] else None
     step = _images_per_chunk(geom, w2.shape[0], x.itemsize)
 
     def part(lo, hi):
@@ -158,8 +162,51 @@ def _backward(x, w, kept, geom: WindowGeometry, needs, dtype, slope_grad):
             gb.astype(dtype) if needs[2] else None)
 
 
+# -- Dense: a 1x1 convolution of one-pixel images, split over its weights ------------------
+def _is_dense(x, w2, geom: WindowGeometry) -> bool:
+    """A Dense layer's GEMM (one pixel per image) whose weight matrix is at least
+    as large as its input. Split over images, each core would pack the whole
+    weight matrix for a GEMM with few rows (the seed CNN's 4096x128 Dense: 2 MB
+    for 64 rows each), so these are split over the weights' columns (forward)
+    and rows (backward) instead: every core packs only its half."""
+    return geom.is_pointwise and geom.out_h == geom.out_w == 1 and w2.size >= x.size
+
+
+def _dense_forward(x2, w2, bias, has_bias, relu):
+    y = np.empty((x2.shape[0], w2.shape[1]), dtype=np.result_type(x2, w2))
+
+    def part(lo, hi):  # output units lo..hi-1
+        np.matmul(x2, w2[:, lo:hi], out=y[:, lo:hi])
+        if has_bias or relu:
+            _bias_relu(y[:, lo:hi], bias[lo:hi], has_bias, relu)
+
+    over_batch(part, w2.shape[1], w2.size)
+    return y
+
+
+def _dense_backward(slope_g, x2, w2, needs):
+    """slope_g: the gradient before the activation (rows, units). dx and dw are
+    split over the input features: dx[:, f] = g @ w[f].T, dw[f] = x[:, f].T @ g."""
+    gx = np.empty(x2.shape, slope_g.dtype) if needs[0] else None
+    gw = np.empty(w2.shape, slope_g.dtype) if needs[1] else None
+
+    def part(lo, hi):  # input features lo..hi-1
+        if needs[0]:
+            np.matmul(slope_g, w2[lo:hi].T, out=gx[:, lo:hi])
+        if needs[1]:
+            np.matmul(x2[:, lo:hi].T, slope_g, out=gw[lo:hi])
+
+    over_batch(part, w2.shape[0], w2.size)
+    return gx, gw
+
+
 @register("numba", "conv2d_forward")
 def conv2d_forward(x, w, b, geom: WindowGeometry, relu: bool):
+    w2 = np.ascontiguousarray(w.reshape(-1, w.shape[-1]))
+    if _is_dense(x, w2, geom):
+        bias = np.zeros(0, x.dtype) if b is None else b.astype(np.result_type(x, w), copy=False)
+        y = _dense_forward(np.ascontiguousarray(x).reshape(x.shape[0], -1), w2, bias, b is not None, relu)
+        return y.reshape(x.shape[0], 1, 1, -1), None
     return _forward(x, w, b, geom, relu, pool=False)
 
 
@@ -168,6 +215,13 @@ def conv2d_backward(g, x, w, y, kept, geom: WindowGeometry, relu: bool, needs):
     g2 = np.ascontiguousarray(g).reshape(-1, w.shape[-1])
     y2 = np.ascontiguousarray(y).reshape(g2.shape) if relu else g2
     pixels = geom.out_h * geom.out_w
+    w2 = np.ascontiguousarray(w.reshape(-1, w.shape[-1]))
+    if _is_dense(x, w2, geom):
+        slope_g, db = np.empty_like(g2), np.zeros(g2.shape[1], np.float64)
+        _relu_grad_bias_sum(g2, y2, relu, slope_g, db)
+        gx, gw = _dense_backward(slope_g, np.ascontiguousarray(x).reshape(x.shape[0], -1), w2, needs)
+        return (None if gx is None else gx.reshape(x.shape), None if gw is None else gw.reshape(w.shape),
+                db.astype(g2.dtype) if needs[2] else None)
 
     def slope_grad(s, e, out, db):
         _relu_grad_bias_sum(g2[s * pixels:e * pixels], y2[s * pixels:e * pixels], relu, out, db)

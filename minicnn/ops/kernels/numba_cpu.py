@@ -88,30 +88,49 @@ def im2col(x, geom: WindowGeometry):
     return cols
 
 
+@njit(inline="always")
+def _add_run(dst, src):
+    """dst += src over two 1-D runs of equal length (the compiler vectorises this)."""
+    for k in range(dst.size):
+        dst[k] += src[k]
+
+
 @njit(**_JIT)
 def _col2im(cols, out, kh, kw, sh, sw, dh, dw, top, left, oh, ow):
-    """Add each row of cols back onto the window it came from. The inner loop
-    works on two 1-D views (a pixel of ``out``, a run of ``cols``): in that form
-    the compiler vectorises the additions (2x faster than 4-D indexing)."""
+    """out = the sum of each row of cols put back onto the window it came from.
+
+    Each image of ``out`` is zeroed just before its windows are added, so it is
+    still in the cache when they are (zeroing all of ``out`` first costs a pass
+    over memory). An image row is seen as one run of w·c values: with dilation
+    1 the cells of a window row lie side by side there, as they do in the row
+    of cols, so each window row is one addition of two runs (1.3x faster than
+    a run per pixel, 2.5x faster than 4-D indexing: the compiler vectorises
+    additions over 1-D runs)."""
     n, h, w, c = out.shape
+    image_rows = out.reshape(n, h, w * c)
     for b in range(n):
+        image = image_rows[b].reshape(-1)
+        for k in range(image.size):
+            image[k] = 0
         for y in range(oh):
+            i0, i1 = _span(y, kh, sh, dh, top, h)
             for xo in range(ow):
                 window = cols[(b * oh + y) * ow + xo]
-                i0, i1 = _span(y, kh, sh, dh, top, h)
                 j0, j1 = _span(xo, kw, sw, dw, left, w)
                 for i in range(i0, i1):
-                    image_row = out[b, y * sh + i * dh - top]
-                    for j in range(j0, j1):
-                        pixel = image_row[xo * sw + j * dw - left]
-                        cell = window[(i * kw + j) * c:(i * kw + j + 1) * c]
-                        for ch in range(c):
-                            pixel[ch] += cell[ch]
+                    image_row = image_rows[b, y * sh + i * dh - top]
+                    if dw == 1:
+                        first = (xo * sw + j0 - left) * c
+                        _add_run(image_row[first:first + (j1 - j0) * c], window[(i * kw + j0) * c:(i * kw + j1) * c])
+                    else:
+                        for j in range(j0, j1):
+                            first = (xo * sw + j * dw - left) * c
+                            _add_run(image_row[first:first + c], window[(i * kw + j) * c:(i * kw + j + 1) * c])
 
 
 @register("numba", "col2im")
 def col2im(cols, x_shape, geom: WindowGeometry):
-    out = np.zeros(x_shape, dtype=cols.dtype)
+    out = np.empty(x_shape, dtype=cols.dtype)
     _launch(_col2im, out.shape[0], (np.ascontiguousarray(cols), out), *_geometry(geom))
     return out
 
