@@ -60,24 +60,48 @@ def _span(pos, k, stride, dilation, pad, size):
 
 
 # -- im2col / col2im ------------------------------------------------------------
+@njit(inline="always")
+def _copy_run(cols, row, dst, image_rows, b, r, src, count):
+    """cols[row, dst:dst+count] = image_rows[b, r, src:src+count], with unsigned
+    offsets (see ``_im2col``)."""
+    dst, src = np.uint64(dst), np.uint64(src)
+    for k in range(np.uint64(count)):
+        cols[row, dst + k] = image_rows[b, r, src + k]
+
+
 @njit(**_JIT)
 def _im2col(x, cols, kh, kw, sh, sw, dh, dw, top, left, oh, ow):
+    """Row (b, y, xo) of cols = the window of output pixel (y, xo) of image b,
+    zeros where it hangs over the edge. An image row is seen as one run of w·c
+    values; with dilation 1 a window row is then one run copied as a whole.
+
+    The run offsets are unsigned on purpose: Numba wraps a negative index
+    around (as Python does), so with a signed offset every copied value is
+    tested, and the loop is not vectorised (1.2x slower on the seed CNN)."""
     n, h, w, c = x.shape
+    image_rows = x.reshape(n, h, w * c)
     for b in range(n):
         for y in range(oh):
+            i0, i1 = _span(y, kh, sh, dh, top, h)
             for xo in range(ow):
                 row = (b * oh + y) * ow + xo
+                j0, j1 = _span(xo, kw, sw, dw, left, w)
                 for i in range(kh):
+                    start = i * kw * c
+                    if i < i0 or i >= i1:  # the whole window row is padding
+                        for k in range(kw * c):
+                            cols[row, start + k] = 0
+                        continue
                     r = y * sh + i * dh - top
-                    for j in range(kw):
-                        s = xo * sw + j * dw - left
-                        base = (i * kw + j) * c
-                        if 0 <= r < h and 0 <= s < w:
-                            for ch in range(c):
-                                cols[row, base + ch] = x[b, r, s, ch]
-                        else:
-                            for ch in range(c):
-                                cols[row, base + ch] = 0
+                    for k in range(j0 * c):
+                        cols[row, start + k] = 0
+                    if dw == 1:  # the window row's cells lie side by side in the image row
+                        _copy_run(cols, row, start + j0 * c, image_rows, b, r, (xo * sw + j0 - left) * c, (j1 - j0) * c)
+                    else:
+                        for j in range(j0, j1):
+                            _copy_run(cols, row, start + j * c, image_rows, b, r, (xo * sw + j * dw - left) * c, c)
+                    for k in range(j1 * c, kw * c):
+                        cols[row, start + k] = 0
 
 
 @register("numba", "im2col")
