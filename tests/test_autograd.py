@@ -136,3 +136,24 @@ def test_memory_does_not_grow_across_training_steps():
         counts.append((_live(Function), _live(Tensor)))
     assert counts[-1] == counts[1], f"live (Functions, Tensors) per step: {counts}"
     assert counts[-1][0] == 0, "no Function should outlive its training step"
+
+
+def test_forward_knows_which_gradients_backward_will_want():
+    """``needs_input_grad`` is set before forward runs (all False when nothing
+    is recorded), so forward can skip keeping what no backward will read."""
+    seen = []
+
+    class Spy(Function):
+        def forward(self, a, b):
+            seen.append(self.needs_input_grad)
+            return a * b
+
+        def backward(self, g):
+            return g, g
+
+    x, c = Tensor(np.ones(2), requires_grad=True), Tensor(np.ones(2))
+    Spy()(x, c)
+    with no_grad():
+        Spy()(x, c)
+    Spy()(c, c)
+    assert seen == [(True, False), (False, False), (False, False)]

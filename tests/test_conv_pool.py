@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 import minicnn as mc
 from minicnn.autograd import Tensor
 from minicnn.ops import kernels
-from minicnn.ops.conv import conv2d
+from minicnn.ops.conv import Conv2DFunction, conv2d
 from minicnn.ops.conv_pool import Conv2DReLUMaxPoolFunction, conv2d_relu_max_pool2d
 from minicnn.ops.pool import max_pool2d
 from minicnn.ops.shapes import WindowGeometry
@@ -114,3 +114,36 @@ def test_a_model_without_input_fuses_from_its_second_call_and_keeps_its_shapes()
     assert model.layers[0].fuses_with(model.layers[1])
     np.testing.assert_array_equal(model(x).numpy(), first)
     assert model.layers[0].output_shape == (None, 6, 6, 2) and model.layers[1].output_shape == (None, 3, 3, 2)
+
+
+@pytest.mark.parametrize("implementation", ["numpy", "numba"])
+@pytest.mark.parametrize("fused", [True, False])
+def test_im2col_matrix_is_kept_only_for_a_weight_gradient(implementation, fused):
+    """A first layer over RGB keeps its im2col matrix for the weight gradient,
+    but not in inference nor when its weights are frozen; the gradients that
+    are asked for are the same either way."""
+    rng = np.random.default_rng(4)
+    x = Tensor(rng.standard_normal((2, 8, 8, 3)).astype(np.float32), requires_grad=True)
+    w = Tensor(rng.standard_normal((3, 3, 3, 4)).astype(np.float32), requires_grad=True)
+    b = Tensor(np.zeros(4, np.float32), requires_grad=True)
+
+    geom = WindowGeometry.make(8, 8, (3, 3), (1, 1), "same")
+
+    def run(*inputs):
+        fn = (Conv2DReLUMaxPoolFunction(geom, WindowGeometry.make(8, 8, (2, 2), (2, 2), "valid")) if fused
+              else Conv2DFunction(geom, relu=True))
+        return fn(*inputs), fn
+
+    with kernels.use(implementation):
+        y, fn = run(x, w, b)
+        assert fn.cols is not None
+        y.backward(np.ones(y.shape, np.float32))
+        x_grad, x.grad = x.grad, None
+        with mc.autograd.no_grad():
+            _, fn = run(x, w, b)
+            assert fn.cols is None
+        frozen = Tensor(w.data)  # requires_grad=False, as a frozen layer's kernel
+        y, fn = run(x, frozen, b)
+        assert fn.cols is None
+        y.backward(np.ones(y.shape, np.float32))
+    np.testing.assert_allclose(x.grad, x_grad, rtol=1e-6, atol=1e-6)

@@ -2,6 +2,9 @@
 
 A Function receives raw arrays in ``forward`` and returns raw arrays; it keeps
 whatever ``backward`` will need (a mask, the im2col matrix, ...) as attributes.
+``needs_input_grad`` (one bool per input) is set before ``forward`` runs: all
+False when nothing will be differentiated (inference), so forward can skip
+keeping what no backward will read.
 ``backward`` receives the gradient of the loss with respect to each output and
 returns the gradient with respect to each input (``None`` for inputs that need
 none). Calling a Function on Tensors runs ``forward`` and, unless gradients are
@@ -47,19 +50,22 @@ class Function:
     generation = 0
     inputs = ()
     outputs = ()
+    needs_input_grad = None  # set by __call__; None: forward was called directly
 
     def __call__(self, *inputs):
         from .tensor import Tensor, as_tensor  # noqa: PLC0415 - tensor imports this module
 
         tensors = [as_tensor(x) for x in inputs]
+        recording = grad_enabled() and any(t.requires_grad for t in tensors)
+        # Known before forward runs, so that forward keeps only what backward will use.
+        self.needs_input_grad = tuple(recording and t.requires_grad for t in tensors)
         arrays = [t.data for t in tensors]
         arrays = (profiler.timed(self, "forward", self.forward, arrays) if profiler.active
                   else self.forward(*arrays))
         single = not isinstance(arrays, tuple)
         outputs = [Tensor(a) for a in ((arrays,) if single else arrays)]
-        if grad_enabled() and any(t.requires_grad for t in tensors):
+        if recording:
             self.generation = max(t.generation for t in tensors)
-            self.needs_input_grad = tuple(t.requires_grad for t in tensors)
             for out in outputs:
                 out.creator = self
                 out.generation = self.generation + 1

@@ -39,13 +39,20 @@ class Conv2DFunction(Function):
 
     def forward(self, x, w, b=None):
         xp = get_array_module(x)
-        y, self.cols = kernel("conv2d_forward", xp)(x, w, b, self.geom, self.relu)
+        y, self.cols = kernel("conv2d_forward", xp)(x, w, b, self.geom, self.relu, weight_grad_needed(self))
         self.x, self.w = x, w
         self.y = y if self.relu else None
         return y
 
     def backward(self, g):
         return slot_gradients(self, "conv2d_backward", g, self.x, self.w, self.y, self.cols, self.geom, self.relu)
+
+
+def weight_grad_needed(fn) -> bool:
+    """Whether backward will be asked for the gradient of input 1, the kernel
+    (which needs the im2col matrix). Not in inference, nor for a frozen layer;
+    True when forward runs outside ``Function.__call__``, where nobody has said."""
+    return fn.needs_input_grad is None or fn.needs_input_grad[1]
 
 
 def slot_gradients(fn, slot, g, *saved):

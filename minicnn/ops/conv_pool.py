@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from ..autograd import Function
 from ..backend import get_array_module
-from .conv import slot_gradients
+from .conv import slot_gradients, weight_grad_needed
 from .kernels import kernel
 from .shapes import WindowGeometry
 
@@ -39,7 +39,7 @@ class Conv2DReLUMaxPoolFunction(Function):
     def forward(self, x, w, b=None):
         xp = get_array_module(x)
         pooled, self.cells, self.cols = kernel("conv2d_relu_maxpool_forward", xp)(
-            x, w, b, self.geom, self.pool_geom)
+            x, w, b, self.geom, self.pool_geom, weight_grad_needed(self))
         self.x, self.w, self.pooled = x, w, pooled
         return pooled
 

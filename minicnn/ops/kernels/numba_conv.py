@@ -81,7 +81,7 @@ def _cols(x, lo, hi, geom, buffer):
     return cols
 
 
-def _forward(x, w, b, geom: WindowGeometry, relu: bool, pool: bool):
+def _forward(x, w, b, geom: WindowGeometry, relu: bool, pool: bool, keep_cols: bool):
     """The chunk loop of forward. Without ``pool`` the GEMM writes straight into
     y; with ``pool`` (2x2, stride 2) each chunk's output stays in a buffer and
     only its max-pooled values and their window cells are written out."""
@@ -98,9 +98,10 @@ def _forward(x, w, b, geom: WindowGeometry, relu: bool, pool: bool):
     bias = np.zeros(w2.shape[1], dtype) if b is None else b.astype(dtype, copy=False)
     step = _images_per_chunk(geom, w2.shape[0], x.itemsize)
     # A narrow im2col matrix (a first layer over RGB) is cheap to keep but slow to
-    # rebuild (few channels: short copies), so it is kept whole for backward.
+    # rebuild (few channels: short copies), so it is kept whole for backward,
+    # if there will be one that computes the weight gradient (``keep_cols``).
     kept = (np.empty((n * pixels, w2.shape[0]), dtype=dtype)
-            if w2.shape[0] <= KEEP_NARROW_COLS and not geom.is_pointwise else None)
+            if keep_cols and w2.shape[0] <= KEEP_NARROW_COLS and not geom.is_pointwise else None)
 
     def part(lo, hi):
         # im2col rows of one chunk (a 1x1 window reads x in place and needs none)
@@ -201,13 +202,13 @@ def _dense_backward(slope_g, x2, w2, needs):
 
 
 @register("numba", "conv2d_forward")
-def conv2d_forward(x, w, b, geom: WindowGeometry, relu: bool):
+def conv2d_forward(x, w, b, geom: WindowGeometry, relu: bool, keep_cols: bool = True):
     w2 = np.ascontiguousarray(w.reshape(-1, w.shape[-1]))
     if _is_dense(x, w2, geom):
         bias = np.zeros(0, x.dtype) if b is None else b.astype(np.result_type(x, w), copy=False)
         y = _dense_forward(np.ascontiguousarray(x).reshape(x.shape[0], -1), w2, bias, b is not None, relu)
         return y.reshape(x.shape[0], 1, 1, -1), None
-    return _forward(x, w, b, geom, relu, pool=False)
+    return _forward(x, w, b, geom, relu, pool=False, keep_cols=keep_cols)
 
 
 @register("numba", "conv2d_backward")
@@ -231,10 +232,10 @@ def conv2d_backward(g, x, w, y, kept, geom: WindowGeometry, relu: bool, needs):
 
 # -- Conv2D + ReLU + 2x2 max pooling in one pass (ops/conv_pool.py) ------------------------
 @register("numba", "conv2d_relu_maxpool_forward")
-def conv2d_relu_maxpool_forward(x, w, b, geom: WindowGeometry, pool_geom: WindowGeometry):
+def conv2d_relu_maxpool_forward(x, w, b, geom: WindowGeometry, pool_geom: WindowGeometry, keep_cols: bool = True):
     if not _is_2x2(pool_geom):
-        return reference.conv2d_relu_maxpool_forward(x, w, b, geom, pool_geom)
-    return _forward(x, w, b, geom, relu=True, pool=True)
+        return reference.conv2d_relu_maxpool_forward(x, w, b, geom, pool_geom, keep_cols)
+    return _forward(x, w, b, geom, relu=True, pool=True, keep_cols=keep_cols)
 
 
 @register("numba", "conv2d_relu_maxpool_backward")

@@ -16,10 +16,11 @@ register("numpy", "col2im")(col2im)
 
 
 @register("numpy", "conv2d_forward")
-def conv2d_forward(x, w, b, geom: WindowGeometry, relu: bool):
+def conv2d_forward(x, w, b, geom: WindowGeometry, relu: bool, keep_cols: bool = True):
     """y = [relu](im2col(x) @ w_matrix + b), as (N, oh, ow, C_out).
 
-    Returns y and what backward needs besides x, w and y: the im2col matrix.
+    Returns y and what backward needs besides x, w and y: the im2col matrix
+    (None with ``keep_cols=False``, when no weight gradient will be asked for).
     """
     xp = get_array_module(x)
     if geom.is_pointwise:
@@ -31,7 +32,7 @@ def conv2d_forward(x, w, b, geom: WindowGeometry, relu: bool):
         y += b
     if relu:
         xp.maximum(y, 0, out=y)
-    return y.reshape(x.shape[0], geom.out_h, geom.out_w, w.shape[-1]), cols
+    return y.reshape(x.shape[0], geom.out_h, geom.out_w, w.shape[-1]), (cols if keep_cols else None)
 
 
 @register("numpy", "conv2d_backward")
@@ -53,12 +54,12 @@ def conv2d_backward(g, x, w, y, cols, geom: WindowGeometry, relu: bool, needs):
 
 
 @register("numpy", "conv2d_relu_maxpool_forward")
-def conv2d_relu_maxpool_forward(x, w, b, geom: WindowGeometry, pool_geom: WindowGeometry):
+def conv2d_relu_maxpool_forward(x, w, b, geom: WindowGeometry, pool_geom: WindowGeometry, keep_cols: bool = True):
     """max_pool(relu(conv(x))): the conv and pooling kernels one after the other.
     Returns the pooled output, each window's winning cell, and the conv's saved
     im2col matrix."""
     xp = get_array_module(x)
-    y, cols = kernel("conv2d_forward", xp)(x, w, b, geom, True)
+    y, cols = kernel("conv2d_forward", xp)(x, w, b, geom, True, keep_cols)
     pooled, cells = kernel("maxpool_forward", xp)(y, pool_geom)
     return pooled, cells, cols
 
