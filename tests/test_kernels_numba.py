@@ -152,7 +152,6 @@ def test_adam_update(size, steps, amsgrad, dtype, seed):
             np.testing.assert_allclose(ours, ref, rtol=4e-7 if dtype == np.float32 else 1e-15, atol=0)
 
 
-
 @pytest.mark.parametrize("amsgrad", [False, True])
 def test_adam_divides_by_zero_as_numpy_does(amsgrad):
     """epsilon=0 with a zero gradient divides 0 by 0: NaN in NumPy, and so in the

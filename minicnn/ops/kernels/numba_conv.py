@@ -81,6 +81,11 @@ def _cols(x, lo, hi, geom, buffer):
     return cols
 
 
+def _bias(b, units, dtype):
+    """The bias in the output's dtype; zeros without one (the kernels then skip adding it)."""
+    return np.zeros(units, dtype) if b is None else b.astype(dtype, copy=False)
+
+
 def _forward(x, w, b, geom: WindowGeometry, relu: bool, pool: bool, keep_cols: bool):
     """The chunk loop of forward. Without ``pool`` the GEMM writes straight into
     y; with ``pool`` (2x2, stride 2) each chunk's output stays in a buffer and
@@ -95,7 +100,7 @@ def _forward(x, w, b, geom: WindowGeometry, relu: bool, pool: bool, keep_cols: b
         cells = np.empty(pooled.shape, dtype=np.uint8)
     else:
         y = np.empty((n * pixels, w2.shape[1]), dtype=dtype)
-    bias = np.zeros(w2.shape[1], dtype) if b is None else b.astype(dtype, copy=False)
+    bias = _bias(b, w2.shape[1], dtype)
     step = _images_per_chunk(geom, w2.shape[0], x.itemsize)
     # A narrow im2col matrix (a first layer over RGB) is cheap to keep but slow to
     # rebuild (few channels: short copies), so it is kept whole for backward,
@@ -205,7 +210,7 @@ def _dense_backward(slope_g, x2, w2, needs):
 def conv2d_forward(x, w, b, geom: WindowGeometry, relu: bool, keep_cols: bool = True):
     w2 = np.ascontiguousarray(w.reshape(-1, w.shape[-1]))
     if _is_dense(x, w2, geom):
-        bias = np.zeros(0, x.dtype) if b is None else b.astype(np.result_type(x, w), copy=False)
+        bias = _bias(b, w2.shape[1], np.result_type(x, w))
         y = _dense_forward(np.ascontiguousarray(x).reshape(x.shape[0], -1), w2, bias, b is not None, relu)
         return y.reshape(x.shape[0], 1, 1, -1), None
     return _forward(x, w, b, geom, relu, pool=False, keep_cols=keep_cols)

@@ -57,7 +57,7 @@ def conv2d_backward(g, x, w, y, cols, geom: WindowGeometry, relu: bool, needs):
 def conv2d_relu_maxpool_forward(x, w, b, geom: WindowGeometry, pool_geom: WindowGeometry, keep_cols: bool = True):
     """max_pool(relu(conv(x))): the conv and pooling kernels one after the other.
     Returns the pooled output, each window's winning cell, and the conv's saved
-    im2col matrix."""
+    im2col matrix (None with ``keep_cols=False``)."""
     xp = get_array_module(x)
     y, cols = kernel("conv2d_forward", xp)(x, w, b, geom, True, keep_cols)
     pooled, cells = kernel("maxpool_forward", xp)(y, pool_geom)

@@ -30,7 +30,7 @@ from . import cpu_implementation
 # A job touching fewer values stays on one thread. Handing a part to a waiting
 # thread costs 50-100 us before it starts (measured on 2-core cloud VMs), about
 # the time one core needs for a memory-bound pass over this many values; below
-# it splitting loses (the seed CNN at batch 2: 3.9 ms per step at 2**15, 3.1 ms here).
+# it splitting loses (the seed CNN at batch 2: 4.2 ms per step at 2**15, 3.5 ms here).
 SMALL = 1 << 18
 
 _queues: list[queue.SimpleQueue] = []
