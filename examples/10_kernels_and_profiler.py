@@ -3,19 +3,21 @@
 #
 # A convolution is im2col + one GEMM forward, and two GEMMs + col2im backward (example 02). The GEMMs run
 # on BLAS and are already fast; im2col and col2im are many small strided copies and scatter-adds, which
-# NumPy does slowly. minicnn therefore asks a *kernel slot* for them (`kernel("im2col", xp)`): the
-# compiled Numba loops by default on the CPU, the readable NumPy reference with `MINICNN_KERNELS=numpy`,
-# CuPy on a GPU. The whole Conv2D forward and backward are slots too: on the CPU each core takes its own
-# images of the batch and works through them a few at a time, so the im2col buffer stays in its cache.
+# NumPy does slowly. Each Function in `minicnn/ops` holds the readable reference code, and asks
+# `fast_kernel(name, x)` whether a compiled override exists: the Numba loops by default on the CPU, CUDA
+# kernels on a GPU, none with `MINICNN_KERNELS=numpy`. The whole Conv2D forward and backward have an
+# override too: on the CPU each core takes its own images of the batch and works through them a few at a
+# time, so the im2col buffer stays in its cache.
 #
 # This example times one convolution's forward and backward with each implementation, split into the
 # copy part and the GEMM part, checks that they compute the same numbers, and then turns on the op
 # profiler (`MINICNN_PROFILE=1` or `profiler.enable()`) for a few training steps of the seed CNN to show
 # where the time goes. Rule of speed work: measure first, then optimise the biggest bar.
 #
-# Read next: `minicnn/ops/kernels/__init__.py` (`kernel`, `register`), `minicnn/ops/kernels/reference.py`,
+# Read next: `minicnn/ops/conv.py` (the reference maths) and `minicnn/ops/im2col.py`,
+# `minicnn/ops/kernels/__init__.py` (`FAST_PATHS`, `fast_kernel`: which override runs where),
 # `minicnn/ops/kernels/numba_cpu.py`, `minicnn/ops/kernels/numba_conv.py` (chunks) and `threads.py` (the
-# batch split), `minicnn/ops/conv.py`, `minicnn/ops/conv_pool.py` (Conv2D + ReLU + MaxPool in one pass),
+# batch split), `minicnn/ops/conv_pool.py` (Conv2D + ReLU + MaxPool in one pass),
 # `minicnn/profiler.py` (`enable`, `results`, `report`), and `benchmarks/kernels.py` for the per-layer table.
 #
 # Run: `python examples/10_kernels_and_profiler.py [--quick] [--out FOLDER]`
@@ -30,8 +32,8 @@ import numpy as np
 import minicnn as mc
 from minicnn import Tensor, profiler
 from minicnn.ops.conv import conv2d
-from minicnn.ops.kernels import kernel
-from minicnn.ops.kernels import use as kernels  # MINICNN_KERNELS=name for a block
+from minicnn.ops import kernels
+from minicnn.ops.im2col import col2im, im2col
 from minicnn.ops.shapes import WindowGeometry
 
 args = setup("10_kernels_and_profiler", "NumPy vs Numba kernels for one convolution; the op profiler")
@@ -63,9 +65,8 @@ def forward_backward():
 
 results, timings = {}, {}
 for impl in ["numpy", "numba"]:
-    with kernels(impl):
+    with kernels.use(impl):  # MINICNN_KERNELS=impl for this block
         results[impl] = forward_backward()  # also compiles the Numba kernels on their first use
-        im2col, col2im = kernel("im2col"), kernel("col2im")
         cols = im2col(x, geom)
         dcols = g.reshape(-1, 64) @ w.reshape(-1, 64).T
 
@@ -140,7 +141,7 @@ images = rng.random((step_batch, 32, 32, 3), dtype=np.float32)
 labels = rng.integers(0, 10, size=step_batch)
 profiles = {}
 for impl in ["numpy", "numba"]:
-    with kernels(impl):
+    with kernels.use(impl):
         mc.utils.set_random_seed(0)
         model = mc.applications.seed_cnn.cifar10_cnn()
         model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")

@@ -7,7 +7,7 @@ work from the logits, which is more accurate; Keras does the same.
 from __future__ import annotations
 
 from .autograd import as_tensor
-from .ops import activation_ops as A
+from .ops import activation_ops
 
 
 def linear(x):
@@ -15,39 +15,39 @@ def linear(x):
 
 
 def relu(x, negative_slope=0.0, max_value=None, threshold=0.0):
-    return A.ReLU(negative_slope, max_value, threshold)(x)
+    return activation_ops.ReLU(negative_slope, max_value, threshold)(x)
 
 
 def relu6(x):
-    return A.ReLU(max_value=6.0)(x)
+    return activation_ops.ReLU(max_value=6.0)(x)
 
 
 def leaky_relu(x, negative_slope=0.2):
-    return A.ReLU(negative_slope=negative_slope)(x)
+    return activation_ops.ReLU(negative_slope=negative_slope)(x)
 
 
 def elu(x, alpha=1.0):
-    return A.ELU(alpha)(x)
+    return activation_ops.ELU(alpha)(x)
 
 
 def gelu(x, approximate=False):
-    return A.GELU(approximate)(x)
+    return activation_ops.GELU(approximate)(x)
 
 
 def tanh(x):
-    return A.Tanh()(x)
+    return activation_ops.Tanh()(x)
 
 
 def sigmoid(x):
     x = as_tensor(x)
-    y = A.Sigmoid()(x)
+    y = activation_ops.Sigmoid()(x)
     y.keras_logits = x
     return y
 
 
 def softmax(x, axis=-1):
     x = as_tensor(x)
-    y = A.Softmax(axis)(x)
+    y = activation_ops.Softmax(axis)(x)
     y.keras_logits = x
     return y
 

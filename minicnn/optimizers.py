@@ -19,7 +19,7 @@ from __future__ import annotations
 import math
 
 from .backend import get_array_module
-from .ops.kernels import kernel
+from .ops.kernels import fast_kernel
 
 
 class Optimizer:
@@ -139,6 +139,7 @@ class Adam(Optimizer):
                  amsgrad=False, **kwargs):
         super().__init__(learning_rate, **kwargs)
         self.beta_1, self.beta_2, self.epsilon, self.amsgrad = beta_1, beta_2, epsilon, amsgrad
+        self.device_step_size = None
 
     def create_slots(self, w):
         xp = get_array_module(w)
@@ -147,12 +148,29 @@ class Adam(Optimizer):
             slots["v_hat"] = xp.zeros_like(w)
         return slots
 
+    def step_size(self, lr, t: int) -> float:
+        """Adam's bias-corrected step size at step t: lr·sqrt(1-β2ᵗ)/(1-β1ᵗ)."""
+        return lr * math.sqrt(1 - self.beta_2 ** t) / (1 - self.beta_1 ** t)
+
     def update(self, w, g, slots, lr):
-        t = self.iterations
-        alpha = lr * math.sqrt(1 - self.beta_2 ** t) / (1 - self.beta_1 ** t)
-        # the formulas of the module docstring, in ops/kernels/reference.py (or compiled)
-        kernel("adam_update", get_array_module(w))(w, g, slots["m"], slots["v"], slots.get("v_hat"),
-                                                   alpha, self.beta_1, self.beta_2, self.epsilon)
+        """The formulas of the module docstring, in place. Fast path:
+        ``ops/kernels/numba_cpu.py::adam_update`` (``cupy_gpu.py`` on the GPU),
+        one pass over the weights. ``device_step_size``, when set, is a
+        one-element device array holding the step size, which whoever set it
+        writes before each step (a replayed CUDA graph, ``models/gpu/graph.py``)."""
+        alpha = self.step_size(lr, self.iterations) if self.device_step_size is None else self.device_step_size
+        m, v, v_hat = slots["m"], slots["v"], slots.get("v_hat")
+        fast = fast_kernel("adam_update", w)
+        if fast is not None:
+            fast(w, g, m, v, v_hat, alpha, self.beta_1, self.beta_2, self.epsilon)
+            return
+        xp = get_array_module(w)
+        m += (g - m) * (1 - self.beta_1)
+        v += (g * g - v) * (1 - self.beta_2)
+        if v_hat is not None:  # AMSGrad: divide by the largest v seen so far
+            xp.maximum(v_hat, v, out=v_hat)
+            v = v_hat
+        w -= (m * alpha) / (xp.sqrt(v) + self.epsilon)
 
 
 class AdamW(Adam):

@@ -1,10 +1,11 @@
-"""The CPU Conv2D kernels (``numba_conv``) and the batch splitter (``threads``).
+"""The CPU Conv2D and Dense kernels (``numba_conv``) and the batch splitter (``threads``).
 
 ``numba_conv`` computes the reference's Conv2D in cache-sized chunks of images,
 with the batch cut into one part per thread. The tests force both cuts on
 small shapes (every size splits, chunks of one image) and compare with
-``reference.conv2d_forward/backward`` over hypothesis-drawn windows, with and
-without bias and fused ReLU.
+``ops/conv.py``'s ``conv2d_reference_forward/backward`` (and ``ops/dense.py``'s
+``dense_reference_*``) over hypothesis-drawn shapes, with and without bias and
+fused ReLU.
 """
 import contextlib
 import os
@@ -18,7 +19,9 @@ from threadpoolctl import threadpool_info
 import minicnn as mc
 from minicnn.autograd import Tensor
 from minicnn.ops import kernels
-from minicnn.ops.kernels import numba_conv, reference, threads
+from minicnn.ops.conv import conv2d_reference_backward, conv2d_reference_forward
+from minicnn.ops.dense import dense_reference_backward, dense_reference_forward
+from minicnn.ops.kernels import numba_conv, threads
 from minicnn.ops.shapes import WindowGeometry
 from test_kernels_numba import close, data, geometry, window
 
@@ -44,14 +47,15 @@ def split(parts: int, chunk_bytes: int):
 def both_convs(x, w, b, g, relu, grad, needs_dx=True):
     """Forward + backward with the reference and with numba_conv. Backward gets
     the reference's y for both, so ReLU's slope is cut at the same places."""
-    y_ref, cols = reference.conv2d_forward(x, w, b, g, relu)
-    y, kept = numba_conv.conv2d_forward(x, w, b, g, relu)
-    if kept is not None:  # only a narrow im2col matrix is kept, and it is the reference's
-        assert cols.shape[1] <= numba_conv.KEEP_NARROW_COLS
-        np.testing.assert_array_equal(kept, cols)
     needs = (needs_dx, True, b is not None)
-    ref = reference.conv2d_backward(grad, x, w, y_ref, cols, g, relu, needs)
-    ours = numba_conv.conv2d_backward(grad, x, w, y_ref, kept, g, relu, needs)
+    with kernels.use("numpy"):
+        y_ref, ref_cols = conv2d_reference_forward(x, w, b, g, relu)
+        ref = conv2d_reference_backward(grad, x, w, y_ref, ref_cols, g, relu, needs)
+    y, cols = numba_conv.conv2d_forward(x, w, b, g, relu)
+    if cols is not None:  # only a narrow im2col matrix is kept, and it is the reference's
+        assert cols.shape[1] <= numba_conv.KEEP_NARROW_COLS
+        np.testing.assert_array_equal(cols, ref_cols)
+    ours = numba_conv.conv2d_backward(grad, x, w, y_ref, cols, g, relu, needs)
     return (y, *ours), (y_ref, *ref)
 
 
@@ -96,23 +100,24 @@ def test_pointwise_conv_reads_x_in_place_and_matches(padding):
 
 
 @SETTINGS
-@given(st.integers(1, 6), st.integers(1, 30), st.integers(0, 30), st.booleans(), st.booleans(),
+@given(st.integers(1, 6), st.integers(1, 30), st.integers(-5, 30), st.booleans(), st.booleans(),
        st.booleans(), st.integers(1, 3), st.integers(0, 2**16))
-def test_dense_split_over_its_weights_matches_the_reference(rows, features, extra_units, relu, has_bias,
-                                                            needs_dx, parts, seed):
-    """Dense (a 1x1 conv of one-pixel images) with a weight matrix at least as
-    large as its input is split over units (forward) and features (backward)."""
+def test_dense_matches_the_reference(rows, features, extra_units, relu, has_bias, needs_dx, parts, seed):
+    """Dense's GEMMs, split over the weights (a weight matrix at least as large
+    as the input: units >= rows) or over the rows (fewer units than rows)."""
     rng = np.random.default_rng(seed)
-    units = rows + extra_units  # w.size >= x.size: the weight-split path
-    x = rng.standard_normal((rows, 1, 1, features)).astype(np.float32)
-    w = rng.standard_normal((1, 1, features, units)).astype(np.float32)
+    units = max(1, rows + extra_units)
+    x = rng.standard_normal((rows, features)).astype(np.float32)
+    w = rng.standard_normal((features, units)).astype(np.float32)
     b = rng.standard_normal(units).astype(np.float32) if has_bias else None
-    grad = rng.standard_normal((rows, 1, 1, units)).astype(np.float32)
-    g = WindowGeometry.make(1, 1, (1, 1), (1, 1), "valid")
-    assert numba_conv._is_dense(x, w.reshape(features, units), g)
+    grad = rng.standard_normal((rows, units)).astype(np.float32)
+    needs = (needs_dx, True, has_bias)
+    y_ref = dense_reference_forward(x, w, b, relu)
+    ref = dense_reference_backward(grad, x, w, y_ref, relu, needs)
     with split(parts, 1 << 20):
-        ours, ref = both_convs(x, w, b, g, relu, grad, needs_dx)
-    assert_matches(ours, ref)
+        y = numba_conv.dense_forward(x, w, b, relu)
+        ours = numba_conv.dense_backward(grad, x, w, y_ref, relu, needs)
+    assert_matches((y, *ours), (y_ref, *ref))
 
 
 def test_wide_im2col_matrices_are_recomputed_not_kept():
@@ -134,8 +139,8 @@ def test_results_do_not_depend_on_the_number_of_threads():
     results = []
     for parts in (1, 3):
         with split(parts, 1):
-            y, kept = numba_conv.conv2d_forward(x, w, b, g, True)
-            results.append((y, *numba_conv.conv2d_backward(grad, x, w, y, kept, g, True, (True, True, True))))
+            y, cols = numba_conv.conv2d_forward(x, w, b, g, True)
+            results.append((y, *numba_conv.conv2d_backward(grad, x, w, y, cols, g, True, (True, True, True))))
     (y1, gx1, gw1, gb1), (y3, gx3, gw3, gb3) = results
     np.testing.assert_array_equal(y1, y3)
     np.testing.assert_array_equal(gx1, gx3)
@@ -207,8 +212,8 @@ def test_blas_runs_on_one_thread_inside_a_step_and_is_restored_after(monkeypatch
     monkeypatch.setenv("MINICNN_THREADS", "2")
     before = blas_threads()
     assert before, "NumPy's BLAS was not found by threadpoolctl"
-    with kernels.use("numba"), threads.blas_on_one_thread():
+    with kernels.use("numba"), kernels.blas_on_one_thread():
         assert blas_threads() == [1] * len(before)
     assert blas_threads() == before
-    with kernels.use("numpy"), threads.blas_on_one_thread():  # the reference does not split
+    with kernels.use("numpy"), kernels.blas_on_one_thread():  # the reference does not split
         assert blas_threads() == before

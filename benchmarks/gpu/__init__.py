@@ -2,7 +2,7 @@
 
 One command runs every GPU check of the GPU-backend issue and writes the tables:
 
-1. the GPU test suite (``pytest -m gpu``: layers, kernel slots, parity cases,
+1. the GPU test suite (``pytest -m gpu``: layers, GPU kernels, parity cases,
    save/load across devices, captured step = eager step, memory pool);
 2. end to end, batch 128, float32: minicnn (eager and CUDA graph) vs PyTorch
    eager (and ``torch.compile`` where it runs), training and inference img/s;

@@ -1,7 +1,8 @@
-"""Per-kernel table on the GPU: each kernel slot at the seed CNN's shapes, batch 128.
+"""Per-kernel table on the GPU: each GPU kernel at the seed CNN's shapes, batch 128.
 
-Every slot is timed twice: the 'cupy' implementation (the numba.cuda kernels
-of ``cuda_kernels.py``) and the reference (plain CuPy array code), with CUDA
+Every kernel is timed twice: the GPU override (``ops/kernels/cupy_gpu.py``,
+launching the numba.cuda kernels of ``cuda_kernels.py``) and the reference
+code it overrides (plain CuPy array code, ``MINICNN_KERNELS=numpy``), with CUDA
 events (``cupyx.profiler.benchmark``: GPU time, not host time). Memory-bound
 kernels report achieved GB/s (bytes that must cross DRAM at least once: inputs
 read plus outputs written), GEMMs TFLOP/s (2·M·N·K); both against the card's
@@ -12,11 +13,25 @@ from __future__ import annotations
 
 import numpy as np
 
-from minicnn.ops.kernels import kernel
+from minicnn.ops import im2col as windows
+from minicnn.ops import kernels, pool
+from minicnn.ops.activation_ops import ReLU
 from minicnn.ops.shapes import WindowGeometry
+from minicnn.optimizers import Adam
 
 FP32_LANES_PER_SM = {(7, 0): 64, (7, 5): 64, (8, 0): 64, (8, 6): 128, (8, 7): 128, (8, 9): 128, (9, 0): 128,
                      (10, 0): 128, (12, 0): 128}
+
+
+def _reference_relu(x):
+    relu = ReLU()
+    return relu.forward(x), relu.slope
+
+
+# the reference code each GPU override replaces (run with MINICNN_KERNELS=numpy)
+REFERENCES = {"im2col": windows.im2col, "col2im": windows.col2im,
+              "maxpool_forward": pool.maxpool_forward, "maxpool_backward": pool.maxpool_backward,
+              "relu_forward": _reference_relu, "relu_backward": lambda g, mask: g * mask}
 
 
 def peaks(cupy):
@@ -47,9 +62,12 @@ def rows(batch=128):
         gbs = nbytes / (ms / 1e3) / 1e9
         out.append((name, shape, impl, ms, f"{gbs:.0f} GB/s", 100 * gbs / peak_gbs))
 
-    def timed(slot, impl, *args):
-        fn = kernel(slot, cupy, implementation=impl)
-        return _ms(lambda: fn(*args)), fn(*args)
+    from minicnn.ops.kernels import cupy_gpu  # noqa: PLC0415 - imports CuPy
+
+    def timed(name, impl, *args):
+        fn = getattr(cupy_gpu, name) if impl == "cupy" else REFERENCES[name]
+        with kernels.use("numba" if impl == "cupy" else "numpy"):
+            return _ms(lambda: fn(*args)), fn(*args)
 
     for h, c_in, c_out in ((32, 3, 32), (16, 32, 64), (8, 64, 64)):
         x = cupy.asarray(rng.standard_normal((batch, h, h, c_in), dtype=np.float32))
@@ -81,9 +99,11 @@ def rows(batch=128):
     n = 582_026  # the seed CNN's parameters, as one flat array
     w, g, m = (cupy.asarray(rng.standard_normal(n, dtype=np.float32)) for _ in range(3))
     v = cupy.abs(cupy.asarray(rng.standard_normal(n, dtype=np.float32)))
+    adam = Adam(1e-3)
+    adam.iterations = 1
     for impl in ("cupy", "numpy"):
-        fn = kernel("adam_update", cupy, implementation=impl)
-        ms = _ms(lambda: fn(w, g, m, v, None, 1e-3, 0.9, 0.999, 1e-7))
+        with kernels.use("numba" if impl == "cupy" else "numpy"):
+            ms = _ms(lambda: adam.update(w, g, {"m": m, "v": v}, 1e-3))
         mem_row("adam update", f"{n} params", impl, ms, 7 * 4 * n)
     return out
 

@@ -1,101 +1,17 @@
-"""Elementary differentiable operations: arithmetic, reductions, reshaping.
+"""More differentiable operations, and the function forms of Tensor's operators.
 
-Each class is a ``Function`` with a ``forward`` over arrays and a ``backward``
-that applies the chain rule. Broadcasting is undone in backward by
-``unbroadcast``: if ``b`` of shape (3,) was added to ``a`` of shape (8, 3), the
-gradient for ``b`` is the (8, 3) gradient summed over the broadcast axis.
-The lowercase functions at the bottom are the public entry points.
+``Exp``, ``Log``, ``Sqrt``, ``Abs``, ``Clip``, ``Concatenate`` are Functions
+like the arithmetic ones in ``tensor.py``; ``add(a, b)``, ``mean(a, axis)`` ...
+are the entry points layers and losses call (the same Functions as ``a + b``,
+``a.mean(axis)``).
 """
 from __future__ import annotations
 
 import itertools
-import numbers
 
 from .. import backend
-from .function import Function
-from .tensor import Tensor, as_tensor
-
-
-def unbroadcast(grad, shape):
-    """Sum ``grad`` down to ``shape`` (the inverse of NumPy broadcasting)."""
-    if grad.shape == tuple(shape):
-        return grad
-    extra = grad.ndim - len(shape)
-    if extra > 0:
-        grad = grad.sum(axis=tuple(range(extra)))
-    axes = tuple(i for i, n in enumerate(shape) if n == 1 and grad.shape[i] != 1)
-    if axes:
-        grad = grad.sum(axis=axes, keepdims=True)
-    return grad
-
-
-def _pair(a, b):
-    """Turn Python numbers into arrays of the other operand's dtype (no up-cast)."""
-    if isinstance(a, numbers.Number) and not isinstance(b, numbers.Number):
-        b = as_tensor(b)
-        a = as_tensor(backend.get_array_module(b.data).asarray(a, dtype=b.dtype))
-    elif isinstance(b, numbers.Number) and not isinstance(a, numbers.Number):
-        a = as_tensor(a)
-        b = as_tensor(backend.get_array_module(a.data).asarray(b, dtype=a.dtype))
-    return a, b
-
-
-class Add(Function):
-    def forward(self, a, b):
-        self.shapes = (a.shape, b.shape)
-        return a + b
-
-    def backward(self, g):
-        return unbroadcast(g, self.shapes[0]), unbroadcast(g, self.shapes[1])
-
-
-class Sub(Function):
-    def forward(self, a, b):
-        self.shapes = (a.shape, b.shape)
-        return a - b
-
-    def backward(self, g):
-        return unbroadcast(g, self.shapes[0]), unbroadcast(-g, self.shapes[1])
-
-
-class Mul(Function):
-    def forward(self, a, b):
-        self.a, self.b = a, b
-        return a * b
-
-    def backward(self, g):
-        return unbroadcast(g * self.b, self.a.shape), unbroadcast(g * self.a, self.b.shape)
-
-
-class Div(Function):
-    def forward(self, a, b):
-        self.a, self.b = a, b
-        return a / b
-
-    def backward(self, g):
-        ga = g / self.b
-        gb = -g * self.a / (self.b * self.b)
-        return unbroadcast(ga, self.a.shape), unbroadcast(gb, self.b.shape)
-
-
-class Neg(Function):
-    def forward(self, a):
-        return -a
-
-    def backward(self, g):
-        return -g
-
-
-class Power(Function):
-    def __init__(self, exponent):
-        self.exponent = exponent
-
-    def forward(self, a):
-        self.a = a
-        return a ** self.exponent
-
-    def backward(self, g):
-        return g * self.exponent * self.a ** (self.exponent - 1)
+from .tensor import (Add, Div, Function, GetItem, MatMul, Mul, Neg, Power, Reshape, Sub, Sum, Transpose, _pair,
+                     as_tensor)
 
 
 class Exp(Function):
@@ -146,86 +62,6 @@ class Clip(Function):
 
     def backward(self, g):
         return g * self.inside
-
-
-class MatMul(Function):
-    def forward(self, a, b):
-        self.a, self.b = a, b
-        return a @ b
-
-    def backward(self, g):
-        # a batched (N, T, K) @ (K, U) broadcasts b: its gradient sums over the batch axes
-        ga = unbroadcast(g @ self.b.swapaxes(-1, -2), self.a.shape) if self.needs_input_grad[0] else None
-        gb = unbroadcast(self.a.swapaxes(-1, -2) @ g, self.b.shape) if self.needs_input_grad[1] else None
-        return ga, gb
-
-
-class Sum(Function):
-    def __init__(self, axis, keepdims):
-        self.axis, self.keepdims = axis, keepdims
-
-    def forward(self, a):
-        self.shape = a.shape
-        return a.sum(axis=self.axis, keepdims=self.keepdims)
-
-    def backward(self, g):
-        xp = backend.get_array_module(g)
-        if self.axis is not None and not self.keepdims:
-            axes = (self.axis,) if isinstance(self.axis, int) else self.axis
-            g = xp.expand_dims(g, tuple(a % len(self.shape) for a in axes))
-        return xp.broadcast_to(g, self.shape)
-
-
-class Reshape(Function):
-    def __init__(self, shape):
-        self.shape = shape
-
-    def forward(self, a):
-        self.in_shape = a.shape
-        return a.reshape(self.shape)
-
-    def backward(self, g):
-        return g.reshape(self.in_shape)
-
-
-class Transpose(Function):
-    def __init__(self, axes):
-        self.axes = axes
-
-    def forward(self, a):
-        return a.transpose(self.axes)
-
-    def backward(self, g):
-        if self.axes is None:
-            return g.transpose()
-        inverse = [0] * len(self.axes)
-        for i, ax in enumerate(self.axes):
-            inverse[ax] = i
-        return g.transpose(inverse)
-
-
-class GetItem(Function):
-    def __init__(self, index):
-        self.index = index.data if isinstance(index, Tensor) else index
-
-    def forward(self, a):
-        self.shape, self.dtype = a.shape, a.dtype
-        return a[self.index]
-
-    def backward(self, g):
-        xp = backend.get_array_module(g)
-        out = xp.zeros(self.shape, dtype=self.dtype)
-        if _is_basic(self.index):
-            out[self.index] = g
-        else:  # fancy indexes may repeat an element: contributions must add up
-            xp.add.at(out, self.index, g)
-        return out
-
-
-def _is_basic(index):
-    """True for indexes made of ints/slices only (no repeated elements possible)."""
-    items = index if isinstance(index, tuple) else (index,)
-    return all(isinstance(i, (int, slice)) or i is None or i is Ellipsis for i in items)
 
 
 class Concatenate(Function):
@@ -295,15 +131,7 @@ def sum(a, axis=None, keepdims=False):  # noqa: A001 - mirrors numpy's name
 
 
 def mean(a, axis=None, keepdims=False):
-    a = as_tensor(a)
-    if axis is None:
-        count = a.size
-    else:
-        axes = (axis,) if isinstance(axis, int) else axis
-        count = 1
-        for ax in axes:
-            count *= a.shape[ax]
-    return mul(Sum(axis, keepdims)(a), 1.0 / count)
+    return as_tensor(a).mean(axis=axis, keepdims=keepdims)
 
 
 def reshape(a, shape):

@@ -1,24 +1,107 @@
-"""``Tensor``: an array plus what is needed to differentiate through it.
+"""The tape: ``Tensor``, ``Function``, and the Functions behind Tensor's operators.
 
-A Tensor holds ``data`` (a NumPy or CuPy array), ``grad`` (an array of the same
-shape, filled by ``backward``), ``requires_grad`` and ``creator`` (the Function
-that produced it, if any). Arithmetic operators build new Tensors through
-Functions defined in ``math_ops``.
+A ``Tensor`` holds ``data`` (a NumPy or CuPy array), ``grad`` (an array of the
+same shape, filled by ``backward``), ``requires_grad`` and ``creator`` (the
+Function that produced it, if any).
 
-``backward`` walks the graph iteratively (no recursion, so a thousand-layer
-network is fine): a heap pops the Function with the largest generation first,
-which guarantees that all gradient contributions to a tensor have been added up
-before that tensor's own creator runs. Each Function is released after its
-backward, so the graph and its saved arrays are freed step by step.
+A ``Function`` receives raw arrays in ``forward`` and returns raw arrays; it
+keeps whatever ``backward`` will need (a mask, the im2col matrix, ...) as
+attributes. ``needs_input_grad`` (one bool per input) is set before
+``forward`` runs: all False when nothing will be differentiated (inference),
+so forward can skip keeping what no backward will read. ``backward`` receives
+the gradient of the loss with respect to each output and returns the gradient
+with respect to each input (``None`` for inputs that need none). Calling a
+Function on Tensors runs ``forward`` and, unless gradients are switched off
+(``no_grad``), links the outputs to the Function so that ``Tensor.backward``
+(``backprop.py``) can walk the graph later. That link is the whole "tape".
+
+The two need each other (a Function makes Tensors; ``a + b`` on Tensors calls
+a Function), so they live in one module with the few Functions that Tensor's
+operators use: Add, Sub, Mul, Div, Neg, Power, MatMul, Sum, Reshape,
+Transpose, GetItem. Broadcasting is undone in backward by ``unbroadcast``: if
+``b`` of shape (3,) was added to ``a`` of shape (8, 3), the gradient for ``b``
+is the (8, 3) gradient summed over the broadcast axis. More operations, and
+the function forms (``math_ops.add(a, b)``), are in ``math_ops.py``.
 """
 from __future__ import annotations
 
-import heapq
-import itertools
+import contextlib
+import math
+import numbers
+import threading
+import weakref
 
 import numpy as np
 
 from .. import backend, profiler
+from .backprop import backpropagate
+
+_config = threading.local()
+
+
+def grad_enabled() -> bool:
+    """Whether operations are being recorded for backward."""
+    return getattr(_config, "enabled", True)
+
+
+@contextlib.contextmanager
+def no_grad():
+    """Context in which nothing is recorded: inference uses less memory and time."""
+    old = grad_enabled()
+    _config.enabled = False
+    try:
+        yield
+    finally:
+        _config.enabled = old
+
+
+class Function:
+    """Base class of every differentiable operation.
+
+    Subclasses implement ``forward(*arrays)`` and ``backward(*grad_outputs)``.
+    ``generation`` orders the graph: a Function's generation is the largest
+    generation of its inputs, so processing Functions from the highest generation
+    down visits every consumer of a tensor before that tensor's producer.
+    """
+
+    generation = 0
+    inputs = ()
+    outputs = ()
+    needs_input_grad = None  # set by __call__; None: forward was called directly
+
+    def __call__(self, *inputs):
+        tensors = [as_tensor(x) for x in inputs]
+        recording = grad_enabled() and any(t.requires_grad for t in tensors)
+        # Known before forward runs, so that forward keeps only what backward will use.
+        self.needs_input_grad = tuple(recording and t.requires_grad for t in tensors)
+        arrays = [t.data for t in tensors]
+        arrays = (profiler.timed(self, "forward", self.forward, arrays) if profiler.active
+                  else self.forward(*arrays))
+        single = not isinstance(arrays, tuple)
+        outputs = [Tensor(a) for a in ((arrays,) if single else arrays)]
+        if recording:
+            self.generation = max(t.generation for t in tensors)
+            for out in outputs:
+                out.creator = self
+                out.generation = self.generation + 1
+                out.requires_grad = True
+            self.inputs = tensors
+            # Weak references: the graph does not keep outputs alive on its own.
+            self.outputs = [weakref.ref(o) for o in outputs]
+        return outputs[0] if single else outputs
+
+    def forward(self, *arrays):
+        raise NotImplementedError
+
+    def backward(self, *grad_outputs):
+        raise NotImplementedError
+
+    def release(self) -> None:
+        """Drop the links and saved arrays once backward has used them."""
+        self.inputs = ()
+        self.outputs = ()
+        for name in [k for k in vars(self) if k not in ("generation",)]:
+            delattr(self, name)
 
 
 class Tensor:
@@ -78,125 +161,72 @@ class Tensor:
         ``grad`` defaults to ones (for a scalar loss: d loss / d loss = 1).
         Leaf gradients accumulate across calls, like PyTorch; zero them between
         steps (the optimizers and ``fit`` do). Intermediate tensors do not keep
-        their gradient unless ``retain_graph`` is set.
+        their gradient unless ``retain_graph`` is set. The walk itself is
+        ``backprop.py``.
         """
-        xp = backend.get_array_module(self.data)
-        if grad is None:
-            grad = xp.ones_like(self.data)
-        if self.creator is None:  # a leaf: gradients accumulate
-            self.grad = grad if self.grad is None else self.grad + grad
-            return
-        self.grad = grad  # an intermediate: only this pass counts (a retained graph may hold an old one)
-        if profiler.active:
-            profiler.count_step()
-        counter = itertools.count()  # tie-breaker: heap never compares Functions
-        heap = [(-self.creator.generation, next(counter), self.creator)]
-        queued = {id(self.creator)}
-        # Intermediate tensors waiting for their creator's turn. Functions hold
-        # their outputs only weakly, so this keeps each one (and its grad) alive.
-        waiting = {id(self): self}
-        while heap:
-            _, _, fn = heapq.heappop(heap)
-            outputs = [ref() for ref in fn.outputs]
-            grads_out = [  # only gradients that arrived in this pass (waiting), never stale ones
-                (o.grad if o is not None and id(o) in waiting else None) for o in outputs
-            ]
-            if all(g is None for g in grads_out):
-                grads_in = (None,) * len(fn.inputs)
-            else:
-                grads_out = [
-                    g if g is not None else xp.zeros_like(o.data) if o is not None else None
-                    for g, o in zip(grads_out, outputs)
-                ]
-                grads_in = (profiler.timed(fn, "backward", fn.backward, grads_out) if profiler.active
-                            else fn.backward(*grads_out))
-                if not isinstance(grads_in, tuple):
-                    grads_in = (grads_in,)
-            for tensor, g in zip(fn.inputs, grads_in):
-                if g is None or not tensor.requires_grad:
-                    continue
-                creator = tensor.creator
-                first = creator is not None and id(tensor) not in waiting  # first contribution this pass
-                tensor.grad = g if tensor.grad is None or first else tensor.grad + g
-                if creator is not None:
-                    waiting[id(tensor)] = tensor
-                if creator is not None and id(creator) not in queued:
-                    queued.add(id(creator))
-                    heapq.heappush(heap, (-creator.generation, next(counter), creator))
-            for o in outputs:
-                if o is not None:
-                    waiting.pop(id(o), None)
-                    if not retain_graph and o is not self:
-                        o.grad = None
-            if not retain_graph:
-                fn.release()
-        if not retain_graph:
-            self.creator = None
+        backpropagate(self, grad, retain_graph)
 
     def detach(self) -> "Tensor":
         """The same data, cut off from the graph."""
         return Tensor(self.data)
 
-    # -- operators (implemented as Functions in math_ops) --------------------
+    # -- operators: each one a Function below ----------------------------------
     def __add__(self, other):
-        return _ops().add(self, other)
+        return Add()(*_pair(self, other))
 
     def __radd__(self, other):
-        return _ops().add(other, self)
+        return Add()(*_pair(other, self))
 
     def __sub__(self, other):
-        return _ops().sub(self, other)
+        return Sub()(*_pair(self, other))
 
     def __rsub__(self, other):
-        return _ops().sub(other, self)
+        return Sub()(*_pair(other, self))
 
     def __mul__(self, other):
-        return _ops().mul(self, other)
+        return Mul()(*_pair(self, other))
 
     def __rmul__(self, other):
-        return _ops().mul(other, self)
+        return Mul()(*_pair(other, self))
 
     def __truediv__(self, other):
-        return _ops().div(self, other)
+        return Div()(*_pair(self, other))
 
     def __rtruediv__(self, other):
-        return _ops().div(other, self)
+        return Div()(*_pair(other, self))
 
     def __neg__(self):
-        return _ops().neg(self)
+        return Neg()(self)
 
     def __pow__(self, exponent):
-        return _ops().power(self, exponent)
+        return Power(exponent)(self)
 
     def __matmul__(self, other):
-        return _ops().matmul(self, other)
+        return MatMul()(self, other)
 
     def __getitem__(self, index):
-        return _ops().getitem(self, index)
+        return GetItem(index)(self)
 
     def sum(self, axis=None, keepdims=False):
-        return _ops().sum(self, axis=axis, keepdims=keepdims)
+        return Sum(axis, keepdims)(self)
 
     def mean(self, axis=None, keepdims=False):
-        return _ops().mean(self, axis=axis, keepdims=keepdims)
+        """The sum divided by the number of values summed."""
+        count = self.size if axis is None else math.prod(
+            self.shape[ax] for ax in ((axis,) if isinstance(axis, int) else axis))
+        return Sum(axis, keepdims)(self) * (1.0 / count)
 
     def reshape(self, *shape):
         if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
             shape = tuple(shape[0])
-        return _ops().reshape(self, shape)
+        return Reshape(tuple(shape))(self)
 
     def transpose(self, *axes):
-        return _ops().transpose(self, axes or None)
+        return Transpose(tuple(axes) or None)(self)
 
     @property
     def T(self):
-        return _ops().transpose(self, None)
-
-
-def _ops():
-    from . import math_ops  # noqa: PLC0415 - math_ops builds on Tensor
-
-    return math_ops
+        return Transpose(None)(self)
 
 
 def as_tensor(value, dtype=None) -> Tensor:
@@ -208,3 +238,168 @@ def as_tensor(value, dtype=None) -> Tensor:
     if dtype is not None:
         arr = arr.astype(dtype, copy=False)
     return Tensor(arr)
+
+
+# -- the Functions behind Tensor's operators ---------------------------------------
+def unbroadcast(grad, shape):
+    """Sum ``grad`` down to ``shape`` (the inverse of NumPy broadcasting)."""
+    if grad.shape == tuple(shape):
+        return grad
+    extra = grad.ndim - len(shape)
+    if extra > 0:
+        grad = grad.sum(axis=tuple(range(extra)))
+    axes = tuple(i for i, n in enumerate(shape) if n == 1 and grad.shape[i] != 1)
+    if axes:
+        grad = grad.sum(axis=axes, keepdims=True)
+    return grad
+
+
+def _pair(a, b):
+    """Turn Python numbers into arrays of the other operand's dtype (no up-cast)."""
+    if isinstance(a, numbers.Number) and not isinstance(b, numbers.Number):
+        b = as_tensor(b)
+        a = as_tensor(backend.get_array_module(b.data).asarray(a, dtype=b.dtype))
+    elif isinstance(b, numbers.Number) and not isinstance(a, numbers.Number):
+        a = as_tensor(a)
+        b = as_tensor(backend.get_array_module(a.data).asarray(b, dtype=a.dtype))
+    return a, b
+
+
+class Add(Function):
+    def forward(self, a, b):
+        self.shapes = (a.shape, b.shape)
+        return a + b
+
+    def backward(self, g):
+        return unbroadcast(g, self.shapes[0]), unbroadcast(g, self.shapes[1])
+
+
+class Sub(Function):
+    def forward(self, a, b):
+        self.shapes = (a.shape, b.shape)
+        return a - b
+
+    def backward(self, g):
+        return unbroadcast(g, self.shapes[0]), unbroadcast(-g, self.shapes[1])
+
+
+class Mul(Function):
+    def forward(self, a, b):
+        self.a, self.b = a, b
+        return a * b
+
+    def backward(self, g):
+        return unbroadcast(g * self.b, self.a.shape), unbroadcast(g * self.a, self.b.shape)
+
+
+class Div(Function):
+    def forward(self, a, b):
+        self.a, self.b = a, b
+        return a / b
+
+    def backward(self, g):
+        ga = g / self.b
+        gb = -g * self.a / (self.b * self.b)
+        return unbroadcast(ga, self.a.shape), unbroadcast(gb, self.b.shape)
+
+
+class Neg(Function):
+    def forward(self, a):
+        return -a
+
+    def backward(self, g):
+        return -g
+
+
+class Power(Function):
+    def __init__(self, exponent):
+        self.exponent = exponent
+
+    def forward(self, a):
+        self.a = a
+        return a ** self.exponent
+
+    def backward(self, g):
+        return g * self.exponent * self.a ** (self.exponent - 1)
+
+
+class MatMul(Function):
+    def forward(self, a, b):
+        self.a, self.b = a, b
+        return a @ b
+
+    def backward(self, g):
+        # a batched (N, T, K) @ (K, U) broadcasts b: its gradient sums over the batch axes
+        ga = unbroadcast(g @ self.b.swapaxes(-1, -2), self.a.shape) if self.needs_input_grad[0] else None
+        gb = unbroadcast(self.a.swapaxes(-1, -2) @ g, self.b.shape) if self.needs_input_grad[1] else None
+        return ga, gb
+
+
+class Sum(Function):
+    def __init__(self, axis, keepdims):
+        self.axis, self.keepdims = axis, keepdims
+
+    def forward(self, a):
+        self.shape = a.shape
+        return a.sum(axis=self.axis, keepdims=self.keepdims)
+
+    def backward(self, g):
+        xp = backend.get_array_module(g)
+        if self.axis is not None and not self.keepdims:
+            axes = (self.axis,) if isinstance(self.axis, int) else self.axis
+            g = xp.expand_dims(g, tuple(a % len(self.shape) for a in axes))
+        return xp.broadcast_to(g, self.shape)
+
+
+class Reshape(Function):
+    def __init__(self, shape):
+        self.shape = shape
+
+    def forward(self, a):
+        self.in_shape = a.shape
+        return a.reshape(self.shape)
+
+    def backward(self, g):
+        return g.reshape(self.in_shape)
+
+
+class Transpose(Function):
+    def __init__(self, axes):
+        self.axes = axes
+
+    def forward(self, a):
+        return a.transpose(self.axes)
+
+    def backward(self, g):
+        if self.axes is None:
+            return g.transpose()
+        inverse = [0] * len(self.axes)
+        for i, ax in enumerate(self.axes):
+            inverse[ax] = i
+        return g.transpose(inverse)
+
+
+class GetItem(Function):
+    def __init__(self, index):
+        self.index = index.data if isinstance(index, Tensor) else index
+
+    def forward(self, a):
+        self.shape, self.dtype = a.shape, a.dtype
+        return a[self.index]
+
+    def backward(self, g):
+        xp = backend.get_array_module(g)
+        out = xp.zeros(self.shape, dtype=self.dtype)
+        if _is_basic(self.index):
+            out[self.index] = g
+        else:  # fancy indexes may repeat an element: contributions must add up
+            xp.add.at(out, self.index, g)
+        return out
+
+
+def _is_basic(index):
+    """True for indexes made of ints/slices only (no repeated elements possible)."""
+    items = index if isinstance(index, tuple) else (index,)
+    return all(isinstance(i, (int, slice)) or i is None or i is Ellipsis for i in items)
+
+

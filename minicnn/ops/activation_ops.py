@@ -10,7 +10,7 @@ import math
 
 from ..autograd import Function
 from ..backend import get_array_module
-from .kernels import kernel
+from .kernels import fast_kernel
 
 
 class ReLU(Function):
@@ -19,6 +19,8 @@ class ReLU(Function):
 
     Backward multiplies by the local slope: 1 where x passed through, 0 where it
     was cut (or capped at ``max_value``), ``negative_slope`` below the threshold.
+    Fast path for plain ReLU: ``kernels/numba_cpu.py::relu_forward``/``relu_backward``
+    (and ``kernels/cupy_gpu.py``), one pass writing y and the 0/1 mask.
     """
 
     def __init__(self, negative_slope=0.0, max_value=None, threshold=0.0):
@@ -28,8 +30,12 @@ class ReLU(Function):
         xp = get_array_module(x)
         plain = self.negative_slope == 0 and self.max_value is None and self.threshold == 0
         if plain:
-            y, self.slope = kernel("relu_forward", xp)(x)
-            return y
+            fast = fast_kernel("relu_forward", x)
+            if fast is not None:
+                y, self.slope = fast(x)
+                return y
+            self.slope = x > 0  # a 0/1 mask
+            return xp.maximum(x, 0)
         t = x.dtype.type(self.threshold)
         passed = x > t
         y = xp.where(passed, x, x.dtype.type(self.negative_slope) * (x - t))
@@ -42,8 +48,9 @@ class ReLU(Function):
         return y
 
     def backward(self, g):
-        if self.slope.dtype == bool:  # plain ReLU: a 0/1 mask
-            return kernel("relu_backward", get_array_module(g))(g, self.slope)
+        fast = fast_kernel("relu_backward", g) if self.slope.dtype == bool else None
+        if fast is not None:
+            return fast(g, self.slope)
         return g * self.slope
 
 

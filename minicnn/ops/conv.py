@@ -11,17 +11,55 @@ Backward, given g = dL/dy reshaped to (N·oh·ow, C_out)::
     dL/db    = g summed over all pixels
     dL/dcols = g @ w_matrix.T  ->  dL/dx = col2im(dL/dcols)
 
-All heavy lifting is two GEMMs (BLAS / cuBLAS) plus im2col/col2im. The whole
-forward and backward pass are kernel slots (``conv2d_forward``/``_backward``):
-``kernels/reference.py`` spells out the formulas above, ``kernels/numba_conv.py``
-computes the same in cache-sized pieces on every core.
+All heavy lifting is two GEMMs (BLAS / cuBLAS) plus im2col/col2im
+(``im2col.py``). ``conv2d_reference_forward``/``_backward`` below are exactly
+these lines; ``Conv2DFunction`` runs them, or their compiled override on the
+CPU, ``kernels/numba_conv.py::conv2d_forward``/``conv2d_backward``, which
+computes the same in cache-sized pieces on every core (chosen in
+``kernels/__init__.py``; tested equal in ``tests/test_kernels_conv.py``).
 """
 from __future__ import annotations
 
 from ..autograd import Function
 from ..backend import get_array_module
-from .kernels import kernel
+from .im2col import col2im, im2col
+from .kernels import fast_kernel
 from .shapes import WindowGeometry
+
+
+def conv2d_reference_forward(x, w, b, geom: WindowGeometry, relu: bool, keep_cols: bool = True):
+    """y = [relu](im2col(x) @ w_matrix + b), as (N, oh, ow, C_out).
+
+    Returns y and the im2col matrix ``cols`` that backward needs for dL/dw
+    (None with ``keep_cols=False``: no weight gradient will be asked for).
+    """
+    xp = get_array_module(x)
+    if geom.is_pointwise:
+        cols = x.reshape(-1, x.shape[3])  # a 1x1 window is the pixel itself: no copy needed
+    else:
+        cols = im2col(x, geom)
+    y = cols @ w.reshape(-1, w.shape[-1])
+    if b is not None:
+        y += b
+    if relu:
+        xp.maximum(y, 0, out=y)
+    return y.reshape(x.shape[0], geom.out_h, geom.out_w, w.shape[-1]), (cols if keep_cols else None)
+
+
+def conv2d_reference_backward(g, x, w, y, cols, geom: WindowGeometry, relu: bool, needs):
+    """Gradients (dx, dw, db) of ``conv2d_reference_forward``; ``needs`` says which to compute.
+
+    ReLU's slope is 1 where its output is positive and 0 elsewhere, so the fused
+    ReLU needs no mask: ``g * (y > 0)`` is the gradient before the ReLU.
+    """
+    if relu:
+        g = g * (y > 0)
+    g2 = g.reshape(-1, w.shape[-1])
+    w2 = w.reshape(-1, w.shape[-1])
+    gx = col2im(g2 @ w2.T, x.shape, geom) if needs[0] else None
+    gw = (cols.T @ g2).reshape(w.shape) if needs[1] else None
+    gb = g2.sum(axis=0) if needs[2] else None
+    return gx, gw, gb
 
 
 class Conv2DFunction(Function):
@@ -30,22 +68,26 @@ class Conv2DFunction(Function):
     ReLU is fused in when the layer asks for it (``Conv2D(activation='relu')``):
     adding the bias and cutting negatives then happen in one pass over y, and
     backward reads the slope off y instead of keeping a mask. ``cols`` is the
-    im2col matrix if the kernel keeps one for backward (the reference does; the
-    Numba kernels recompute it piece by piece and keep None).
+    im2col matrix if forward kept one for backward (the reference does; the
+    Numba kernels recompute it piece by piece and keep only narrow ones).
+
+    Fast path: ``kernels/numba_conv.py::conv2d_forward``/``conv2d_backward``.
     """
 
     def __init__(self, geom: WindowGeometry, relu: bool = False):
         self.geom, self.relu = geom, relu
 
     def forward(self, x, w, b=None):
-        xp = get_array_module(x)
-        y, self.cols = kernel("conv2d_forward", xp)(x, w, b, self.geom, self.relu, weight_grad_needed(self))
+        run = fast_kernel("conv2d_forward", x) or conv2d_reference_forward
+        y, self.cols = run(x, w, b, self.geom, self.relu, weight_grad_needed(self))
         self.x, self.w = x, w
         self.y = y if self.relu else None
         return y
 
     def backward(self, g):
-        return slot_gradients(self, "conv2d_backward", g, self.x, self.w, self.y, self.cols, self.geom, self.relu)
+        run = fast_kernel("conv2d_backward", g) or conv2d_reference_backward
+        grads = run(g, self.x, self.w, self.y, self.cols, self.geom, self.relu, wanted_gradients(self))
+        return grads[:len(self.needs_input_grad)]
 
 
 def weight_grad_needed(fn) -> bool:
@@ -55,16 +97,10 @@ def weight_grad_needed(fn) -> bool:
     return fn.needs_input_grad is None or fn.needs_input_grad[1]
 
 
-def slot_gradients(fn, slot, g, *saved):
-    """Run backward kernel ``slot`` for a Function ``fn`` with inputs x, w[, b].
-
-    The slot always answers (dx, dw, db) and is told which of the three are
-    wanted (``needs``, last argument; db is not wanted without a bias); ``fn``
-    gets one gradient per input back.
-    """
-    count = len(fn.needs_input_grad)
-    needs = tuple(fn.needs_input_grad) + (False,) * (3 - count)
-    return kernel(slot, get_array_module(g))(g, *saved, needs)[:count]
+def wanted_gradients(fn) -> tuple[bool, bool, bool]:
+    """(dx, dw, db) wanted from a Function with inputs x, w[, b]: db is not
+    wanted without a bias. The Function hands back one gradient per input."""
+    return tuple(fn.needs_input_grad) + (False,) * (3 - len(fn.needs_input_grad))
 
 
 def conv2d(x, w, b=None, strides=(1, 1), padding="valid", dilation_rate=(1, 1), layer="conv2d",

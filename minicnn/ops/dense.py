@@ -1,36 +1,71 @@
-"""Dense (fully connected) as a 1x1 convolution: y = x @ kernel + bias (+ ReLU).
+"""Dense (fully connected): y = x @ kernel + bias (+ ReLU), one GEMM each way.
 
-Treat each row of x (one sample; for inputs with more axes, one position) as
-a 1x1 "image" whose channels are the row's features, and the (features,
-units) kernel as a bank of 1x1 filters. A 1x1 convolution of a 1x1 image is
-one row times the kernel: exactly what Dense computes. So Dense runs on the
-Conv2D kernel slots and shares their work: the batch split across the cores,
-bias and ReLU in one pass, and no im2col copy (a 1x1 window is the image).
+Over the last axis of x (features F, units U; any leading axes are rows)::
+
+    y     = x2 @ w + b          x2: (rows, F), w: (F, U)  ->  (rows, U)
+
+Backward, given g = dL/dy as (rows, U), after ReLU's slope (g · (y > 0))::
+
+    dL/dx = g @ w.T             dL/dw = x2.T @ g          dL/db = g summed over rows
+
+``dense_reference_forward``/``_backward`` are these lines. On the CPU,
+``DenseFunction`` runs their compiled override,
+``kernels/numba_conv.py::dense_forward``/``dense_backward``: bias and ReLU in
+one pass, and the GEMMs split across the cores over the weights (or over the
+rows, for a weight matrix smaller than its input). ``tests/test_kernels_conv.py``
+tests the two equal.
 """
 from __future__ import annotations
 
-from .conv import Conv2DFunction
-from .shapes import WindowGeometry
+from ..autograd import Function
+from ..backend import get_array_module
+from .conv import wanted_gradients
+from .kernels import fast_kernel
 
-ONE_PIXEL = WindowGeometry.make(1, 1, (1, 1), (1, 1), "valid")
+
+def dense_reference_forward(x2, w, b, relu: bool):
+    """y = [relu](x2 @ w + b) for x2 of shape (rows, F)."""
+    y = x2 @ w
+    if b is not None:
+        y += b
+    if relu:
+        get_array_module(y).maximum(y, 0, out=y)
+    return y
 
 
-class DenseFunction(Conv2DFunction):
-    """y = x @ w (+ b) [then ReLU] over the last axis of x. Inputs: x, w[, b]."""
+def dense_reference_backward(g2, x2, w, y2, relu: bool, needs):
+    """(dx, dw, db) of ``dense_reference_forward``; ``needs`` says which to compute."""
+    if relu:
+        g2 = g2 * (y2 > 0)
+    gx = g2 @ w.T if needs[0] else None
+    gw = x2.T @ g2 if needs[1] else None
+    gb = g2.sum(axis=0) if needs[2] else None
+    return gx, gw, gb
+
+
+class DenseFunction(Function):
+    """y = x @ w (+ b) [then ReLU] over the last axis of x. Inputs: x, w[, b].
+
+    Fast path: ``kernels/numba_conv.py::dense_forward``/``dense_backward``.
+    """
 
     def __init__(self, relu: bool = False):
-        super().__init__(ONE_PIXEL, relu)
+        self.relu = relu
 
     def forward(self, x, w, b=None):
-        self.shapes = x.shape, w.shape
-        y = super().forward(x.reshape(-1, 1, 1, x.shape[-1]), w.reshape(1, 1, *w.shape), b)
-        return y.reshape(*x.shape[:-1], w.shape[-1])
+        self.x_shape = x.shape
+        self.x2, self.w = x.reshape(-1, x.shape[-1]), w
+        run = fast_kernel("dense_forward", x) or dense_reference_forward
+        y2 = run(self.x2, w, b, self.relu)
+        self.y2 = y2 if self.relu else None
+        return y2.reshape(*x.shape[:-1], w.shape[-1])
 
     def backward(self, g):
-        x_shape, w_shape = self.shapes
-        grads = super().backward(g.reshape(-1, 1, 1, w_shape[-1]))
-        shapes = (x_shape, w_shape, w_shape[-1:])
-        return tuple(None if gr is None else gr.reshape(s) for gr, s in zip(grads, shapes))
+        g2 = g.reshape(-1, self.w.shape[-1])
+        run = fast_kernel("dense_backward", g) or dense_reference_backward
+        gx, gw, gb = run(g2, self.x2, self.w, self.y2, self.relu, wanted_gradients(self))
+        gx = None if gx is None else gx.reshape(self.x_shape)
+        return (gx, gw, gb)[:len(self.needs_input_grad)]
 
 
 def dense(x, w, b=None, relu=False):

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from ..autograd import Function
 from ..backend import get_array_module
-from .kernels import kernel
+from .im2col import col2im, im2col
 from .shapes import WindowGeometry
 
 
@@ -36,7 +36,7 @@ class DepthwiseConv2DFunction(Function):
         xp = get_array_module(x)
         kh, kw, c, m = w.shape
         self.x_shape, self.w = x.shape, w
-        cols = kernel("im2col", xp)(x, self.geom).reshape(-1, kh * kw, c)   # (P, K, C)
+        cols = im2col(x, self.geom).reshape(-1, kh * kw, c)   # (P, K, C)
         self.cols = cols
         y = xp.einsum("pkc,kcm->pcm", cols, w.reshape(kh * kw, c, m))
         y = y.reshape(-1, c * m)
@@ -53,7 +53,7 @@ class DepthwiseConv2DFunction(Function):
         gx = gw = gb = None
         if needs[0]:
             dcols = xp.einsum("pcm,kcm->pkc", g3, w3).reshape(-1, kh * kw * c)
-            gx = kernel("col2im", xp)(dcols, self.x_shape, self.geom)
+            gx = col2im(dcols, self.x_shape, self.geom)
         if needs[1]:
             gw = xp.einsum("pkc,pcm->kcm", self.cols, g3).reshape(self.w.shape)
         if len(needs) > 2 and needs[2]:

@@ -19,11 +19,13 @@ add up. That is exactly what the backward pass of a convolution needs, and it
 satisfies <im2col(x), y> = <x, col2im(y)> for all x and y.
 
 These functions use only slicing, so they work unchanged on NumPy and CuPy
-arrays; they are the reference that faster kernels are tested against.
+arrays; they are the reference that the compiled kernels (``kernels/``) are
+tested against, and what runs with ``MINICNN_KERNELS=numpy``.
 """
 from __future__ import annotations
 
 from ..backend import get_array_module
+from .kernels import fast_kernel
 from .shapes import WindowGeometry
 
 
@@ -60,7 +62,13 @@ def im2col_windows(x, geom: WindowGeometry, pad_value=0.0):
 
 
 def im2col(x, geom: WindowGeometry):
-    """(N, H, W, C) -> (N·out_h·out_w, kh·kw·C): one row per output pixel."""
+    """(N, H, W, C) -> (N·out_h·out_w, kh·kw·C): one row per output pixel.
+
+    Fast paths (``kernels.fast_kernel``): ``kernels/numba_cpu.py::im2col``,
+    ``kernels/cupy_gpu.py::im2col``."""
+    fast = fast_kernel("im2col", x)
+    if fast is not None:
+        return fast(x, geom)
     windows = im2col_windows(x, geom)
     return windows.reshape(-1, geom.kernel[0] * geom.kernel[1] * x.shape[3])
 
@@ -79,7 +87,12 @@ def col2im_windows(windows, x_shape, geom: WindowGeometry):
 
 
 def col2im(cols, x_shape, geom: WindowGeometry):
-    """(N·out_h·out_w, kh·kw·C) -> (N, H, W, C), summing overlapping windows."""
+    """(N·out_h·out_w, kh·kw·C) -> (N, H, W, C), summing overlapping windows.
+
+    Fast paths: ``kernels/numba_cpu.py::col2im``, ``kernels/cupy_gpu.py::col2im``."""
+    fast = fast_kernel("col2im", cols)
+    if fast is not None:
+        return fast(cols, x_shape, geom)
     n, c = x_shape[0], x_shape[3]
     kh, kw = geom.kernel
     windows = cols.reshape(n, geom.out_h, geom.out_w, kh, kw, c)

@@ -77,3 +77,16 @@ class WindowGeometry:
         """A 1x1 window, stride 1, no padding: each output pixel is one input
         pixel, so im2col of x is x itself seen as (pixels, channels)."""
         return self.kernel == (1, 1) and self.strides == (1, 1) and self.pads == ((0, 0), (0, 0))
+
+    @property
+    def is_2x2_tiling(self) -> bool:
+        """2x2 windows, stride 2, no padding or dilation: the windows tile the
+        image, each input cell in at most one window (the common max pool)."""
+        return (self.kernel == (2, 2) and self.strides == (2, 2) and self.dilation == (1, 1)
+                and self.pads == ((0, 0), (0, 0)))
+
+    def as_ints(self) -> tuple[int, ...]:
+        """The sweep as the plain ints compiled loops take: kh, kw, sh, sw, dh,
+        dw, top and left padding, out_h, out_w."""
+        (kh, kw), (sh, sw), (dh, dw) = self.kernel, self.strides, self.dilation
+        return kh, kw, sh, sw, dh, dw, self.pads[0][0], self.pads[1][0], self.out_h, self.out_w

@@ -1,59 +1,71 @@
-"""Kernel slots: one name per heavy primitive, several implementations each.
+"""Compiled kernels: faster, named overrides of the reference maths in ``ops``.
 
-The layers never call an implementation directly; they ask ``kernel(slot, xp)``.
+Every Function in ``minicnn/ops`` computes its forward and backward pass in
+plain array code over ``xp`` (NumPy or CuPy) that a learner can read next to
+its formulas. That code is the reference. A compiled kernel computes the same
+thing faster; it lives here, and this module is the one place that decides
+which one runs:
 
-============  ==================================================================
-implementation  when it is used
-============  ==================================================================
-``numba``     compiled CPU kernels (``numba_cpu.py``; Conv2D in cache-sized
-              chunks: ``numba_conv.py``), the batch split across the cores
-              (``threads.py``); the CPU default
-``numpy``     the readable reference (``reference.py``); works on any ``xp``;
-              ``MINICNN_KERNELS=numpy`` selects it on the CPU
-``cupy``      GPU kernels, chosen automatically for CuPy arrays
-============  ==================================================================
+==========================  ===============================  =======================
+override name               CPU (``MINICNN_KERNELS=numba``,   GPU (CuPy arrays)
+                            the default)
+==========================  ===============================  =======================
+im2col, col2im              numba_cpu.py                      cupy_gpu.py
+maxpool_*, avgpool_*        numba_cpu.py                      cupy_gpu.py
+relu_forward/_backward      numba_cpu.py                      cupy_gpu.py
+adam_update                 numba_cpu.py                      cupy_gpu.py
+conv2d_forward/_backward    numba_conv.py                     (reference: cuBLAS GEMMs)
+dense_forward/_backward     numba_conv.py                     (reference: cuBLAS GEMMs)
+conv2d_relu_maxpool_*       numba_conv.py (2x2 pools)         (reference)
+==========================  ===============================  =======================
 
-A slot an implementation does not fill falls back to the reference, so each
-faster path can be added one kernel at a time and tested against the reference.
-Numba is the CPU default because it measured faster end to end (4.0x training,
-5.6x inference on the seed CNN; ``python -m benchmarks``) and the equality tests
-in ``tests/test_kernels_numba.py`` and ``tests/test_kernels_conv.py`` hold for
-every slot it fills.
+A Function asks ``fast_kernel(name, x)``; it gets the compiled function, or
+None, and then runs its reference code. ``MINICNN_KERNELS=numpy`` answers None
+for every name, on the CPU and on the GPU, so the whole forward and backward
+pass is the reference code.
+Each override is tested equal to its reference (``tests/test_kernels_numba.py``,
+``tests/test_kernels_conv.py``, ``tests/test_gpu_kernels_sim.py``); the speed
+each one buys is measured by ``python -m benchmarks``.
+
+``threads.py`` splits a batch across the CPU cores for the Numba kernels.
 """
 from __future__ import annotations
 
 import contextlib
+import importlib
 import os
+import warnings
 
 import numpy as np
 
-SLOTS = (
-    "im2col", "col2im", "conv2d_forward", "conv2d_backward",
-    "conv2d_relu_maxpool_forward", "conv2d_relu_maxpool_backward",
-    "maxpool_forward", "maxpool_backward",
-    "avgpool_forward", "avgpool_backward",
-    "relu_forward", "relu_backward",
-    "adam_update",
-)
-IMPLEMENTATIONS = ("numpy", "numba", "cupy")
-_registry: dict[str, dict[str, object]] = {name: {} for name in IMPLEMENTATIONS}
-_loaded: set[str] = set()
+from ...backend import get_device
+from . import threads
 
-
-def register(implementation: str, slot: str):
-    """Decorator: make ``fn`` the ``implementation`` of kernel ``slot``."""
-    if implementation not in IMPLEMENTATIONS or slot not in SLOTS:
-        raise ValueError(f"unknown kernel {implementation}/{slot}")
-
-    def decorate(fn):
-        _registry[implementation][slot] = fn
-        return fn
-
-    return decorate
+# override name -> (CPU module, GPU module); None: that side runs the reference
+FAST_PATHS = {
+    "im2col": ("numba_cpu", "cupy_gpu"),
+    "col2im": ("numba_cpu", "cupy_gpu"),
+    "maxpool_forward": ("numba_cpu", "cupy_gpu"),
+    "maxpool_backward": ("numba_cpu", "cupy_gpu"),
+    "avgpool_forward": ("numba_cpu", "cupy_gpu"),
+    "avgpool_backward": ("numba_cpu", "cupy_gpu"),
+    "relu_forward": ("numba_cpu", "cupy_gpu"),
+    "relu_backward": ("numba_cpu", "cupy_gpu"),
+    "adam_update": ("numba_cpu", "cupy_gpu"),
+    "conv2d_forward": ("numba_conv", None),
+    "conv2d_backward": ("numba_conv", None),
+    "dense_forward": ("numba_conv", None),
+    "dense_backward": ("numba_conv", None),
+    "conv2d_relu_maxpool_forward": ("numba_conv", None),
+    "conv2d_relu_maxpool_backward": ("numba_conv", None),
+}
+_modules: dict[str, object] = {}
+_unavailable: dict[str, str] = {}
 
 
 def cpu_implementation() -> str:
-    """The CPU implementation chosen by ``MINICNN_KERNELS`` (default ``numba``)."""
+    """The kernels chosen by ``MINICNN_KERNELS``: 'numba' (default: the compiled
+    overrides, Numba on the CPU and numba.cuda on the GPU) or 'numpy' (the reference code)."""
     choice = os.environ.get("MINICNN_KERNELS", "numba").lower()
     if choice not in ("numpy", "numba"):
         raise ValueError(f"MINICNN_KERNELS must be 'numpy' or 'numba', got {choice!r}")
@@ -63,7 +75,7 @@ def cpu_implementation() -> str:
 @contextlib.contextmanager
 def use(implementation: str):
     """Run a block with ``MINICNN_KERNELS=implementation`` ('numpy' or 'numba'),
-    restoring the previous setting after; the slots read it at every call."""
+    restoring the previous setting after; ``fast_kernel`` reads it at every call."""
     old = os.environ.get("MINICNN_KERNELS")
     os.environ["MINICNN_KERNELS"] = implementation
     try:
@@ -75,28 +87,44 @@ def use(implementation: str):
             os.environ["MINICNN_KERNELS"] = old
 
 
-def _load(implementation: str) -> None:
-    if implementation in _loaded:
-        return
-    _loaded.add(implementation)
-    if implementation == "numpy":
-        from . import reference  # noqa: F401,PLC0415 - registers itself
-        from .allocator import keep_freed_memory  # noqa: PLC0415
-
-        keep_freed_memory()
-    elif implementation == "numba":
-        from . import numba_conv, numba_cpu  # noqa: F401,PLC0415
-    elif implementation == "cupy":
-        from . import cupy_gpu  # noqa: F401,PLC0415
+def fast_kernel(name: str, x):
+    """The compiled override ``name`` for arrays like ``x``, or None: run the reference."""
+    cpu_module, gpu_module = FAST_PATHS[name]
+    module = cpu_module if isinstance(x, np.ndarray) else gpu_module
+    if module is None or cpu_implementation() == "numpy":
+        return None
+    loaded = load(module)
+    return None if loaded is None else getattr(loaded, name)
 
 
-def kernel(slot: str, xp=np, implementation: str | None = None):
-    """The function filling ``slot`` for arrays of module ``xp``."""
-    if implementation is None:
-        implementation = cpu_implementation() if xp is np else "cupy"
-    _load("numpy")
-    try:
-        _load(implementation)
-    except ImportError:
-        implementation = "numpy"
-    return _registry[implementation].get(slot) or _registry["numpy"][slot]
+def load(module: str):
+    """Import one kernel module on first use (CuPy and Numba's CUDA target only
+    when a GPU array arrives). Numba is a dependency, so a failing CPU module is
+    an error; a GPU module that cannot load (no numba-cuda) leaves the GPU on
+    the reference code, with one warning that says why (``unavailable()``)."""
+    if module not in _modules and module not in _unavailable:
+        try:
+            _modules[module] = importlib.import_module(f"{__name__}.{module}")
+        except ImportError as error:
+            if not module.startswith("cupy"):
+                raise
+            _unavailable[module] = f"{type(error).__name__}: {error}"
+            warnings.warn(f"GPU kernels unavailable, running the reference code on CuPy: {error}",
+                          RuntimeWarning, stacklevel=3)
+    return _modules.get(module)
+
+
+def unavailable() -> dict[str, str]:
+    """Kernel modules that failed to load, and why (empty when all that were asked for loaded)."""
+    return dict(_unavailable)
+
+
+def blas_on_one_thread():
+    """The context a training or inference step runs in on the CPU: BLAS on one
+    thread, because the Numba kernels split the batch across the cores
+    themselves (``threads.py`` says why two thread teams lose). Nothing to do
+    with ``MINICNN_THREADS=1``, with ``MINICNN_KERNELS=numpy`` (whose kernels
+    do not split the batch) or on the GPU."""
+    if get_device() == "gpu" or threads.threads() == 1 or cpu_implementation() != "numba":
+        return contextlib.nullcontext()
+    return threads.blas_limited_to_one_thread()

@@ -1,7 +1,8 @@
-"""GPU kernels written in Python with ``numba.cuda``, one per kernel slot.
+"""GPU kernels written in Python with ``numba.cuda``, one per GPU override.
 
 Each kernel is the GPU twin of a loop in ``numba_cpu.py`` and computes exactly
-what ``reference.py`` computes. The GPU runs thousands of threads at once, so
+what the reference code it overrides computes (``ops/im2col.py``,
+``ops/pool.py``, ReLU in ``ops/activation_ops.py``, ``Adam.update``). The GPU runs thousands of threads at once, so
 each kernel is written from the point of view of *one output element*:
 
 * a thread finds its element from its global index ``cuda.grid(1)``, and a
@@ -31,14 +32,10 @@ import math
 
 from numba import config, cuda
 
-from .numba_cpu import _geometry as sweep  # the window sweep as plain ints, shared with the CPU twins
 
 SIMULATED = bool(config.ENABLE_CUDASIM)
 # the simulator runs every thread as a Python thread: keep its grids tiny
 _THREADS, _MAX_BLOCKS = (16, 3) if SIMULATED else (256, 4096)
-
-# activation codes of the fused bias + activation kernels
-ACTIVATIONS = {"linear": 0, "relu": 1, "sigmoid": 2, "tanh": 3}
 
 
 # -- index helpers (device functions: inlined into the kernels) ---------------------------
@@ -203,44 +200,6 @@ def _relu_backward(g, mask, out):
 
 
 @cuda.jit(device=True)
-def _activate(z, code):
-    if code == 1:
-        return z if z > 0 else 0 * z
-    if code == 2:  # sigmoid, exp of a non-positive number only: no overflow
-        e = math.exp(-abs(z))
-        return 1 / (1 + e) if z >= 0 else e / (1 + e)
-    if code == 3:
-        return math.tanh(z)
-    return z
-
-
-@cuda.jit
-def _bias_activation(x, bias, y, code):
-    """y = act(x + bias) on a (rows, channels) matrix: the end of a Dense/Conv2D."""
-    c = x.shape[1]
-    start, stride = cuda.grid(1), cuda.gridsize(1)
-    for k in range(start, x.size, stride):
-        y[k // c, k % c] = _activate(x[k // c, k % c] + bias[k % c], code)
-
-
-@cuda.jit
-def _activation_backward(g, y, out, code):
-    """dL/dz = g · act'(z), with act' read off the output y (relu: y > 0,
-    sigmoid: y(1 - y), tanh: 1 - y²). The bias gradient is its column sum."""
-    start, stride = cuda.grid(1), cuda.gridsize(1)
-    for k in range(start, g.size, stride):
-        v = y[k]
-        if code == 1:
-            out[k] = g[k] if v > 0 else 0 * g[k]
-        elif code == 2:
-            out[k] = g[k] * v * (1 - v)
-        elif code == 3:
-            out[k] = g[k] * (1 - v * v)
-        else:
-            out[k] = g[k]
-
-
-@cuda.jit(device=True)
 def _adam_step(w, g, m, v, v_hat, use_v_hat, k, alpha, one_minus_b1, one_minus_b2, eps):
     gk = g[k]
     mk = m[k] + (gk - m[k]) * one_minus_b1
@@ -277,27 +236,27 @@ def _launch(kernel, total, stream, *args):
 
 
 def im2col(x, cols, geom, stream=0):
-    _launch(_im2col, cols.size, stream, x, cols, *sweep(geom))
+    _launch(_im2col, cols.size, stream, x, cols, *geom.as_ints())
 
 
 def col2im(cols, out, geom, stream=0):
-    _launch(_col2im, out.size, stream, cols, out, out.dtype.type(0), *sweep(geom))
+    _launch(_col2im, out.size, stream, cols, out, out.dtype.type(0), *geom.as_ints())
 
 
 def maxpool_forward(x, out, argmax, geom, stream=0):
-    _launch(_maxpool, out.size, stream, x, out, argmax, *sweep(geom))
+    _launch(_maxpool, out.size, stream, x, out, argmax, *geom.as_ints())
 
 
 def maxpool_backward(grad, argmax, out, geom, stream=0):
-    _launch(_maxpool_backward, out.size, stream, grad, argmax, out, out.dtype.type(0), *sweep(geom))
+    _launch(_maxpool_backward, out.size, stream, grad, argmax, out, out.dtype.type(0), *geom.as_ints())
 
 
 def avgpool_forward(x, out, geom, stream=0):
-    _launch(_avgpool, out.size, stream, x, out, out.dtype.type(0), *sweep(geom))
+    _launch(_avgpool, out.size, stream, x, out, out.dtype.type(0), *geom.as_ints())
 
 
 def avgpool_backward(grad, out, geom, stream=0):
-    _launch(_avgpool_backward, out.size, stream, grad, out, out.dtype.type(0), *sweep(geom))
+    _launch(_avgpool_backward, out.size, stream, grad, out, out.dtype.type(0), *geom.as_ints())
 
 
 def relu_forward(x, y, mask, stream=0):
@@ -307,16 +266,6 @@ def relu_forward(x, y, mask, stream=0):
 
 def relu_backward(grad, mask, out, stream=0):
     _launch(_relu_backward, grad.size, stream, grad, mask, out)
-
-
-def bias_activation(x, bias, y, activation, stream=0):
-    """(rows, channels) matrices: ``y = activation(x + bias)``."""
-    _launch(_bias_activation, x.size, stream, x, bias, y, ACTIVATIONS[activation])
-
-
-def activation_backward(grad, y, out, activation, stream=0):
-    """Flat arrays: ``out = grad · activation'`` read off the output ``y``."""
-    _launch(_activation_backward, grad.size, stream, grad, y, out, ACTIVATIONS[activation])
 
 
 def adam_update(w, g, m, v, v_hat, alpha, beta_1, beta_2, epsilon, stream=0):

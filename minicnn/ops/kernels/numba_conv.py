@@ -1,4 +1,8 @@
-"""Conv2D on the CPU: the reference's im2col + GEMM, cut into cache-sized pieces.
+"""Conv2D and Dense on the CPU: the reference's GEMMs, cut into cache-sized pieces.
+
+Overrides (``kernels/__init__.py`` chooses them): ``conv2d_forward``/``_backward``
+for ``ops/conv.py``, ``dense_forward``/``_backward`` for ``ops/dense.py``,
+``conv2d_relu_maxpool_forward``/``_backward`` for ``ops/conv_pool.py``.
 
 The reference builds one im2col matrix for the whole batch (38 MB for the
 seed CNN's second layer at batch 128), writes it to memory, reads it back for
@@ -18,9 +22,9 @@ backward, per chunk::
     cols  = im2col(x[chunk])             recomputed: cheaper than keeping it
     dw   += cols.T @ g'
 
-A Dense layer is a 1x1 convolution of one-pixel images and runs here too; when
-its weight matrix is larger than its input it is split over the weights
-instead of the images (see ``_is_dense``).
+A Dense layer's GEMM runs here too: as the pointwise case of the chunk loop
+(one pixel per image), or, when its weight matrix is at least as large as its
+input, split over the weights instead of the images (``dense_forward``).
 
 Nothing the size of the whole im2col matrix is allocated, and the forward
 pass keeps no im2col matrix for backward, except a narrow one (a first layer
@@ -34,8 +38,7 @@ import numpy as np
 from numba import njit
 
 from ..shapes import WindowGeometry
-from . import reference, register
-from .numba_cpu import _JIT, _col2im, _geometry, _im2col, _is_2x2, _maxpool_2x2, _maxpool_2x2_backward
+from .numba_cpu import _JIT, _col2im, _im2col, _maxpool_2x2, _maxpool_2x2_backward
 from .threads import over_batch
 
 CHUNK_BYTES = 1 << 20  # im2col buffer per chunk: fits a core's L2 cache
@@ -77,7 +80,7 @@ def _cols(x, lo, hi, geom, buffer):
     if geom.is_pointwise:
         return x[lo:hi].reshape(-1, x.shape[3])
     cols = buffer[:(hi - lo) * geom.out_h * geom.out_w]
-    _im2col(x[lo:hi], cols, *_geometry(geom))
+    _im2col(x[lo:hi], cols, *geom.as_ints())
     return cols
 
 
@@ -105,7 +108,7 @@ def _forward(x, w, b, geom: WindowGeometry, relu: bool, pool: bool, keep_cols: b
     # A narrow im2col matrix (a first layer over RGB) is cheap to keep but slow to
     # rebuild (few channels: short copies), so it is kept whole for backward,
     # if there will be one that computes the weight gradient (``keep_cols``).
-    kept = (np.empty((n * pixels, w2.shape[0]), dtype=dtype)
+    cols = (np.empty((n * pixels, w2.shape[0]), dtype=dtype)
             if keep_cols and w2.shape[0] <= KEEP_NARROW_COLS and not geom.is_pointwise else None)
 
     def part(lo, hi):
@@ -115,7 +118,7 @@ def _forward(x, w, b, geom: WindowGeometry, relu: bool, pool: bool, keep_cols: b
         for s in range(lo, hi, step):
             e = min(hi, s + step)
             rows = out_buffer[:(e - s) * pixels] if pool else y[s * pixels:e * pixels]
-            target = buffer if kept is None else kept[s * pixels:]
+            target = buffer if cols is None else cols[s * pixels:]
             np.matmul(_cols(x, s, e, geom, target), w2, out=rows)
             if b is not None or relu:
                 _bias_relu(rows, bias, b is not None, relu)
@@ -123,10 +126,10 @@ def _forward(x, w, b, geom: WindowGeometry, relu: bool, pool: bool, keep_cols: b
                 _maxpool_2x2(rows.reshape(e - s, *conv_shape[1:]), pooled[s:e], cells[s:e])
 
     over_batch(part, n, max(n * pixels * w2.shape[1], x.size))
-    return (pooled, cells, kept) if pool else (y.reshape(conv_shape), kept)
+    return (pooled, cells, cols) if pool else (y.reshape(conv_shape), cols)
 
 
-def _backward(x, w, kept, geom: WindowGeometry, needs, dtype, slope_grad):
+def _backward(x, w, cols, geom: WindowGeometry, needs, dtype, slope_grad):
     """The chunk loop of backward. ``slope_grad(s, e, out, db)`` writes the
     gradient before the activation for images s..e into ``out`` (rows, C_out)
     and adds its column sums to ``db``; the rest is the same for every caller."""
@@ -151,10 +154,10 @@ def _backward(x, w, kept, geom: WindowGeometry, needs, dtype, slope_grad):
                 np.matmul(gs, w2.T, out=gx[s:e].reshape(-1, w2.shape[0]))
             elif needs[0]:  # the buffer holds d(cols) first, then cols
                 dcols = np.matmul(gs, w2.T, out=buffer[:(e - s) * pixels])
-                _col2im(dcols, gx[s:e], *_geometry(geom))
+                _col2im(dcols, gx[s:e], *geom.as_ints())
             if needs[1]:
-                cols = _cols(x, s, e, geom, buffer) if kept is None else kept[s * pixels:e * pixels]
-                term = np.matmul(cols.T, gs)
+                chunk_cols = _cols(x, s, e, geom, buffer) if cols is None else cols[s * pixels:e * pixels]
+                term = np.matmul(chunk_cols.T, gs)
                 gw = term if gw is None else np.add(gw, term, out=gw)
         return gw, gb
 
@@ -168,86 +171,96 @@ def _backward(x, w, kept, geom: WindowGeometry, needs, dtype, slope_grad):
             gb.astype(dtype) if needs[2] else None)
 
 
-# -- Dense: a 1x1 convolution of one-pixel images, split over its weights ------------------
-def _is_dense(x, w2, geom: WindowGeometry) -> bool:
-    """A Dense layer's GEMM (one pixel per image) whose weight matrix is at least
-    as large as its input. Split over images, each core would pack the whole
-    weight matrix for a GEMM with few rows (the seed CNN's 4096x128 Dense: 2 MB
-    for 64 rows each), so these are split over the weights' columns (forward)
-    and rows (backward) instead: every core packs only its half."""
-    return geom.is_pointwise and geom.out_h == geom.out_w == 1 and w2.size >= x.size
+# -- Dense --------------------------------------------------------------------------------
+ONE_PIXEL = WindowGeometry.make(1, 1, (1, 1), (1, 1), "valid")
 
 
-def _dense_forward(x2, w2, bias, has_bias, relu):
-    y = np.empty((x2.shape[0], w2.shape[1]), dtype=np.result_type(x2, w2))
+def _split_over_weights(x2, w) -> bool:
+    """Whether a Dense GEMM is split over its weights rather than its rows: when
+    the weight matrix is at least as large as the input. Split over rows, each
+    core would pack the whole weight matrix for a GEMM with few rows (the seed
+    CNN's 4096x128 Dense: 2 MB for 64 rows each); split over the weights'
+    columns (forward) and rows (backward), every core packs only its part."""
+    return w.size >= x2.size
+
+
+def dense_forward(x2, w, b, relu: bool):
+    """y = [relu](x2 @ w + b) for x2 (rows, F), as ``ops/dense.py``'s reference."""
+    x2 = np.ascontiguousarray(x2)
+    w = np.ascontiguousarray(w)
+    if not _split_over_weights(x2, w):  # many rows: the chunk loop over one-pixel images
+        y, _ = _forward(x2.reshape(-1, 1, 1, x2.shape[1]), w.reshape(1, 1, *w.shape), b, ONE_PIXEL,
+                        relu, pool=False, keep_cols=False)
+        return y.reshape(x2.shape[0], w.shape[1])
+    y = np.empty((x2.shape[0], w.shape[1]), dtype=np.result_type(x2, w))
+    bias = _bias(b, w.shape[1], y.dtype)
 
     def part(lo, hi):  # output units lo..hi-1
-        np.matmul(x2, w2[:, lo:hi], out=y[:, lo:hi])
-        if has_bias or relu:
-            _bias_relu(y[:, lo:hi], bias[lo:hi], has_bias, relu)
+        np.matmul(x2, w[:, lo:hi], out=y[:, lo:hi])
+        if b is not None or relu:
+            _bias_relu(y[:, lo:hi], bias[lo:hi], b is not None, relu)
 
-    over_batch(part, w2.shape[1], w2.size)
+    over_batch(part, w.shape[1], w.size)
     return y
 
 
-def _dense_backward(slope_g, x2, w2, needs):
-    """slope_g: the gradient before the activation (rows, units). dx and dw are
-    split over the input features: dx[:, f] = g @ w[f].T, dw[f] = x[:, f].T @ g."""
-    gx = np.empty(x2.shape, slope_g.dtype) if needs[0] else None
-    gw = np.empty(w2.shape, slope_g.dtype) if needs[1] else None
+def dense_backward(g2, x2, w, y2, relu: bool, needs):
+    """(dx, dw, db) of ``dense_forward``, as ``ops/dense.py``'s reference. Split
+    over the weights, dx and dw are cut along the input features f:
+    dx[:, f] = g @ w[f].T, dw[f] = x[:, f].T @ g."""
+    g2 = np.ascontiguousarray(g2)
+    x2 = np.ascontiguousarray(x2)
+    w = np.ascontiguousarray(w)
+    y2 = np.ascontiguousarray(y2) if relu else g2
+    if not _split_over_weights(x2, w):
+        def slope_grad(s, e, out, db):
+            _relu_grad_bias_sum(g2[s:e], y2[s:e], relu, out, db)
+
+        gx, gw, gb = _backward(x2.reshape(-1, 1, 1, x2.shape[1]), w.reshape(1, 1, *w.shape), None, ONE_PIXEL,
+                               needs, g2.dtype, slope_grad)
+        return (None if gx is None else gx.reshape(x2.shape), None if gw is None else gw.reshape(w.shape), gb)
+    slope_g, db = np.empty_like(g2), np.zeros(g2.shape[1], np.float64)
+    _relu_grad_bias_sum(g2, y2, relu, slope_g, db)
+    gx = np.empty(x2.shape, g2.dtype) if needs[0] else None
+    gw = np.empty(w.shape, g2.dtype) if needs[1] else None
 
     def part(lo, hi):  # input features lo..hi-1
         if needs[0]:
-            np.matmul(slope_g, w2[lo:hi].T, out=gx[:, lo:hi])
+            np.matmul(slope_g, w[lo:hi].T, out=gx[:, lo:hi])
         if needs[1]:
             np.matmul(x2[:, lo:hi].T, slope_g, out=gw[lo:hi])
 
-    over_batch(part, w2.shape[0], w2.size)
-    return gx, gw
+    over_batch(part, w.shape[0], w.size)
+    return gx, gw, (db.astype(g2.dtype) if needs[2] else None)
 
 
-@register("numba", "conv2d_forward")
+# -- Conv2D ---------------------------------------------------------------------------------
 def conv2d_forward(x, w, b, geom: WindowGeometry, relu: bool, keep_cols: bool = True):
-    w2 = np.ascontiguousarray(w.reshape(-1, w.shape[-1]))
-    if _is_dense(x, w2, geom):
-        bias = _bias(b, w2.shape[1], np.result_type(x, w))
-        y = _dense_forward(np.ascontiguousarray(x).reshape(x.shape[0], -1), w2, bias, b is not None, relu)
-        return y.reshape(x.shape[0], 1, 1, -1), None
+    """``ops/conv.py::conv2d_reference_forward`` in chunks; returns y and the
+    im2col matrix if a narrow one was kept (None otherwise: backward rebuilds it)."""
     return _forward(x, w, b, geom, relu, pool=False, keep_cols=keep_cols)
 
 
-@register("numba", "conv2d_backward")
-def conv2d_backward(g, x, w, y, kept, geom: WindowGeometry, relu: bool, needs):
+def conv2d_backward(g, x, w, y, cols, geom: WindowGeometry, relu: bool, needs):
+    """``ops/conv.py::conv2d_reference_backward`` in chunks."""
     g2 = np.ascontiguousarray(g).reshape(-1, w.shape[-1])
     y2 = np.ascontiguousarray(y).reshape(g2.shape) if relu else g2
     pixels = geom.out_h * geom.out_w
-    w2 = np.ascontiguousarray(w.reshape(-1, w.shape[-1]))
-    if _is_dense(x, w2, geom):
-        slope_g, db = np.empty_like(g2), np.zeros(g2.shape[1], np.float64)
-        _relu_grad_bias_sum(g2, y2, relu, slope_g, db)
-        gx, gw = _dense_backward(slope_g, np.ascontiguousarray(x).reshape(x.shape[0], -1), w2, needs)
-        return (None if gx is None else gx.reshape(x.shape), None if gw is None else gw.reshape(w.shape),
-                db.astype(g2.dtype) if needs[2] else None)
 
     def slope_grad(s, e, out, db):
         _relu_grad_bias_sum(g2[s * pixels:e * pixels], y2[s * pixels:e * pixels], relu, out, db)
 
-    return _backward(x, w, kept, geom, needs, g2.dtype, slope_grad)
+    return _backward(x, w, cols, geom, needs, g2.dtype, slope_grad)
 
 
 # -- Conv2D + ReLU + 2x2 max pooling in one pass (ops/conv_pool.py) ------------------------
-@register("numba", "conv2d_relu_maxpool_forward")
 def conv2d_relu_maxpool_forward(x, w, b, geom: WindowGeometry, pool_geom: WindowGeometry, keep_cols: bool = True):
-    if not _is_2x2(pool_geom):
-        return reference.conv2d_relu_maxpool_forward(x, w, b, geom, pool_geom, keep_cols)
+    """For ``pool_geom.is_2x2_tiling`` only (``ops/conv_pool.py`` checks)."""
     return _forward(x, w, b, geom, relu=True, pool=True, keep_cols=keep_cols)
 
 
-@register("numba", "conv2d_relu_maxpool_backward")
-def conv2d_relu_maxpool_backward(g, cells, pooled, x, w, kept, geom: WindowGeometry,
+def conv2d_relu_maxpool_backward(g, cells, pooled, x, w, cols, geom: WindowGeometry,
                                  pool_geom: WindowGeometry, needs):
-    if not _is_2x2(pool_geom):
-        return reference.conv2d_relu_maxpool_backward(g, cells, pooled, x, w, kept, geom, pool_geom, needs)
     g = np.ascontiguousarray(g)
     pooled = np.ascontiguousarray(pooled)
     conv_shape = (geom.out_h, geom.out_w, w.shape[-1])
@@ -261,4 +274,4 @@ def conv2d_relu_maxpool_backward(g, cells, pooled, x, w, kept, geom: WindowGeome
                             through_relu.reshape(-1, g.shape[3]), db)
         _maxpool_2x2_backward(through_relu, cells[s:e], out.reshape(e - s, *conv_shape))
 
-    return _backward(x, w, kept, geom, needs, g.dtype, slope_grad)
+    return _backward(x, w, cols, geom, needs, g.dtype, slope_grad)

@@ -4,8 +4,10 @@ NumPy is fast at one big operation (a GEMM, an elementwise ufunc) and slow at
 many small strided copies, scatters and chains of temporaries. These kernels
 replace exactly those parts; the GEMMs stay on BLAS. Every kernel:
 
-* computes the same thing as ``reference.py`` (the tests compare them over
-  hypothesis-drawn shapes to float32 rounding);
+* computes the same thing as the reference code it overrides (im2col/col2im
+  in ``ops/im2col.py``, pooling in ``ops/pool.py``, ReLU in
+  ``ops/activation_ops.py``, Adam in ``optimizers.py``; the tests compare them
+  over hypothesis-drawn shapes to float32 rounding);
 * is a serial loop over the images it is given; ``threads.over_batch`` hands
   each core its own images, so scatter-adds (col2im, pooling backward) need
   no locks, and ``nogil=True`` lets the cores run at the same time;
@@ -21,7 +23,6 @@ import numpy as np
 from numba import njit
 
 from ..shapes import WindowGeometry
-from . import register
 from .threads import over_batch
 
 # error_model="numpy": a division by zero gives inf or nan, as in NumPy, instead
@@ -41,12 +42,6 @@ def _launch(loop, n, batch_arrays, *scalars):
         loop(*(a[lo * (len(a) // n):hi * (len(a) // n)] for a in batch_arrays), *scalars)
 
     over_batch(part, n, size)
-
-
-def _geometry(geom: WindowGeometry):
-    """The window sweep as plain ints, the form the compiled loops take."""
-    (kh, kw), (sh, sw), (dh, dw) = geom.kernel, geom.strides, geom.dilation
-    return kh, kw, sh, sw, dh, dw, geom.pads[0][0], geom.pads[1][0], geom.out_h, geom.out_w
 
 
 @njit(inline="always")
@@ -77,7 +72,7 @@ def _im2col(x, cols, kh, kw, sh, sw, dh, dw, top, left, oh, ow):
 
     The run offsets are unsigned on purpose: Numba wraps a negative index
     around (as Python does), so with a signed offset every copied value is
-    tested, and the loop is not vectorised (1.2x slower on the seed CNN)."""
+    tested, and the loop is not vectorised."""
     n, h, w, c = x.shape
     image_rows = x.reshape(n, h, w * c)
     for b in range(n):
@@ -104,11 +99,10 @@ def _im2col(x, cols, kh, kw, sh, sw, dh, dw, top, left, oh, ow):
                         cols[row, start + k] = 0
 
 
-@register("numba", "im2col")
 def im2col(x, geom: WindowGeometry):
     kh, kw = geom.kernel
     cols = np.empty((x.shape[0] * geom.out_h * geom.out_w, kh * kw * x.shape[3]), dtype=x.dtype)
-    _launch(_im2col, x.shape[0], (np.ascontiguousarray(x), cols), *_geometry(geom))
+    _launch(_im2col, x.shape[0], (np.ascontiguousarray(x), cols), *geom.as_ints())
     return cols
 
 
@@ -127,9 +121,8 @@ def _col2im(cols, out, kh, kw, sh, sw, dh, dw, top, left, oh, ow):
     still in the cache when they are (zeroing all of ``out`` first costs a pass
     over memory). An image row is seen as one run of w·c values: with dilation
     1 the cells of a window row lie side by side there, as they do in the row
-    of cols, so each window row is one addition of two runs (1.3x faster than
-    a run per pixel, 2.5x faster than 4-D indexing: the compiler vectorises
-    additions over 1-D runs)."""
+    of cols, so each window row is one addition of two runs, which the
+    compiler vectorises (a run per pixel, or 4-D indexing, is not)."""
     n, h, w, c = out.shape
     image_rows = out.reshape(n, h, w * c)
     for b in range(n):
@@ -152,10 +145,9 @@ def _col2im(cols, out, kh, kw, sh, sw, dh, dw, top, left, oh, ow):
                             _add_run(image_row[first:first + c], window[(i * kw + j) * c:(i * kw + j + 1) * c])
 
 
-@register("numba", "col2im")
 def col2im(cols, x_shape, geom: WindowGeometry):
     out = np.empty(x_shape, dtype=cols.dtype)
-    _launch(_col2im, out.shape[0], (np.ascontiguousarray(cols), out), *_geometry(geom))
+    _launch(_col2im, out.shape[0], (np.ascontiguousarray(cols), out), *geom.as_ints())
     return out
 
 
@@ -201,12 +193,6 @@ def _maxpool(x, out, arg, kh, kw, sh, sw, dh, dw, top, left, oh, ow):
                                 arg[b, y, xo, ch] = i * kw + j
 
 
-def _is_2x2(geom: WindowGeometry) -> bool:
-    return (geom.kernel == (2, 2) and geom.strides == (2, 2) and geom.dilation == (1, 1)
-            and geom.pads == ((0, 0), (0, 0)))
-
-
-@register("numba", "maxpool_forward")
 def maxpool_forward(x, geom: WindowGeometry):
     """Like the reference: the maxima and, per output, the winning window cell
     (row-major index in the window; stored in the smallest integer type)."""
@@ -214,10 +200,10 @@ def maxpool_forward(x, geom: WindowGeometry):
     x = np.ascontiguousarray(x)
     out = np.empty((x.shape[0], geom.out_h, geom.out_w, x.shape[3]), dtype=x.dtype)
     arg = np.empty(out.shape, dtype=np.uint8 if kh * kw <= 256 else np.int32)
-    if _is_2x2(geom):
+    if geom.is_2x2_tiling:
         _launch(_maxpool_2x2, x.shape[0], (x, out, arg))
     else:
-        _launch(_maxpool, x.shape[0], (x, out, arg), *_geometry(geom))
+        _launch(_maxpool, x.shape[0], (x, out, arg), *geom.as_ints())
     return out, arg
 
 
@@ -251,15 +237,14 @@ def _maxpool_2x2_backward(g, arg, out):
         out[b, :, 2 * ow:, :] = 0
 
 
-@register("numba", "maxpool_backward")
 def maxpool_backward(grad, argmax, x_shape, geom: WindowGeometry):
     grad = np.ascontiguousarray(grad)
-    if _is_2x2(geom):
+    if geom.is_2x2_tiling:
         out = np.empty(x_shape, dtype=grad.dtype)
         _launch(_maxpool_2x2_backward, out.shape[0], (grad, argmax, out))
     else:
         out = np.zeros(x_shape, dtype=grad.dtype)
-        _launch(_maxpool_backward, out.shape[0], (grad, argmax, out), *_geometry(geom))
+        _launch(_maxpool_backward, out.shape[0], (grad, argmax, out), *geom.as_ints())
     return out
 
 
@@ -284,10 +269,9 @@ def _avgpool(x, out, kh, kw, sh, sw, dh, dw, top, left, oh, ow):
                     out[b, y, xo, ch] /= count
 
 
-@register("numba", "avgpool_forward")
 def avgpool_forward(x, geom: WindowGeometry):
     out = np.empty((x.shape[0], geom.out_h, geom.out_w, x.shape[3]), dtype=x.dtype)
-    _launch(_avgpool, x.shape[0], (np.ascontiguousarray(x), out), *_geometry(geom))
+    _launch(_avgpool, x.shape[0], (np.ascontiguousarray(x), out), *geom.as_ints())
     return out
 
 
@@ -307,10 +291,9 @@ def _avgpool_backward(g, out, kh, kw, sh, sw, dh, dw, top, left, oh, ow):
                             out[b, y * sh + i * dh - top, xo * sw + j * dw - left, ch] += g[b, y, xo, ch] / count
 
 
-@register("numba", "avgpool_backward")
 def avgpool_backward(grad, x_shape, geom: WindowGeometry):
     out = np.zeros(x_shape, dtype=grad.dtype)
-    _launch(_avgpool_backward, out.shape[0], (np.ascontiguousarray(grad), out), *_geometry(geom))
+    _launch(_avgpool_backward, out.shape[0], (np.ascontiguousarray(grad), out), *geom.as_ints())
     return out
 
 
@@ -323,7 +306,6 @@ def _relu(x, y, mask):
         y[i] = 0 if v < 0 else v  # NaN passes through, as with np.maximum
 
 
-@register("numba", "relu_forward")
 def relu_forward(x):
     x = np.ascontiguousarray(x)
     y, mask = np.empty_like(x), np.empty(x.shape, dtype=np.bool_)
@@ -337,7 +319,6 @@ def _relu_backward(g, mask, out):
         out[i] = g[i] * mask[i]
 
 
-@register("numba", "relu_backward")
 def relu_backward(grad, mask):
     grad = np.ascontiguousarray(grad)
     out = np.empty_like(grad)
@@ -358,8 +339,8 @@ def _adam_moments(gi, m, v, i, one_minus_b1, one_minus_b2):
 @njit(**_JIT)
 def _adam(w, g, m, v, v_hat, use_v_hat, alpha, one_minus_b1, one_minus_b2, eps):
     """Two loops, one per variant, so that plain Adam's has no test in it and
-    compiles to vector instructions (8x faster than one loop asking
-    ``use_v_hat`` for every weight)."""
+    compiles to vector instructions (one loop asking ``use_v_hat`` for every
+    weight does not)."""
     if use_v_hat:  # AMSGrad: divide by the largest v seen so far
         for i in range(w.size):
             mi, vi = _adam_moments(g[i], m, v, i, one_minus_b1, one_minus_b2)
@@ -372,16 +353,16 @@ def _adam(w, g, m, v, v_hat, use_v_hat, alpha, one_minus_b1, one_minus_b2, eps):
             w[i] -= (mi * alpha) / (np.sqrt(vi) + eps)
 
 
-@register("numba", "adam_update")
 def adam_update(w, g, m, v, v_hat, alpha, beta_1, beta_2, epsilon):
-    """One pass over the weights instead of NumPy's chain of temporaries. The
-    scalars are cast to the weights' dtype first, as NumPy does with Python floats."""
-    if not all(a.flags.c_contiguous for a in (w, g, m, v)):
-        from .reference import adam_update as reference  # noqa: PLC0415 - rare: strided weights
-
-        return reference(w, g, m, v, v_hat, alpha, beta_1, beta_2, epsilon)
+    """One pass over the weights instead of NumPy's chain of temporaries (the
+    reference: ``Adam.update`` in ``optimizers.py``). The scalars are cast to the
+    weights' dtype first, as NumPy does with Python floats. Strided arrays (rare:
+    a weight that is a view) are updated through contiguous copies."""
+    arrays = [w, g, m, v] + ([] if v_hat is None else [v_hat])
+    flat = [np.ascontiguousarray(a).reshape(-1) for a in arrays]
     t = w.dtype.type
-    flat = [a.reshape(-1) for a in (w, g, m, v)]
-    hat = m.reshape(-1) if v_hat is None else v_hat.reshape(-1)
-    _launch(_adam, w.size, (*flat, hat), v_hat is not None, t(alpha), t(1 - beta_1), t(1 - beta_2), t(epsilon))
-    return None
+    hat = flat[4] if v_hat is not None else flat[2]
+    _launch(_adam, w.size, (*flat[:4], hat), v_hat is not None, t(alpha), t(1 - beta_1), t(1 - beta_2), t(epsilon))
+    for original, updated in zip((w, None, m, v, v_hat), flat):
+        if original is not None and not original.flags.c_contiguous:  # a copy: write it back
+            original[...] = updated.reshape(original.shape)

@@ -3,8 +3,8 @@
 A training step alternates memory-bound kernels (im2col, col2im, pooling,
 bias + ReLU) with GEMMs. Letting BLAS and Numba each run their own thread team
 over the whole batch wastes the cores: the memory-bound kernels are short, and
-whichever team is idle spins while the other works (measured: two teams on two
-cores trained the seed CNN 1.9x slower than one). So minicnn parallelises the
+whichever team is idle spins while the other works (``python -m benchmarks``
+compares the two: its "numba, BLAS threads" row). So minicnn parallelises the
 simplest way there is, over images:
 
 * the batch is cut into ``threads()`` contiguous parts;
@@ -20,17 +20,14 @@ so the parts really do run at the same time. Results that sum over the batch
 """
 from __future__ import annotations
 
-import contextlib
 import os
 import queue
 import threading
 
-from . import cpu_implementation
-
-# A job touching fewer values stays on one thread. Handing a part to a waiting
-# thread costs 50-100 us before it starts (measured on 2-core cloud VMs), about
-# the time one core needs for a memory-bound pass over this many values; below
-# it splitting loses (the seed CNN at batch 2: 4.2 ms per step at 2**15, 3.5 ms here).
+# A job touching fewer values stays on one thread: handing a part to a waiting
+# thread takes about as long as one core needs for a memory-bound pass over
+# this many values, so below it splitting loses (``python -m benchmarks.profile_step``
+# at a small batch shows the difference).
 SMALL = 1 << 18
 
 _queues: list[queue.SimpleQueue] = []
@@ -57,23 +54,15 @@ def partition(n: int, parts: int) -> list[tuple[int, int]]:
     return list(zip(bounds[:-1], bounds[1:]))
 
 
-def blas_on_one_thread():
-    """A context in which BLAS runs on one thread, because minicnn splits the
+def blas_limited_to_one_thread():
+    """A context in which BLAS runs on one thread while minicnn splits the
     batch across the cores itself. A training step enters it once around its
-    whole forward + backward + update: a BLAS call on several threads anywhere
-    in the step (a Dense layer's GEMM, say) would leave BLAS' workers spinning
-    on the cores the next kernel's parts need (measured on the seed CNN: 45 ms
-    per step inside this context, 80 ms without). Does nothing with
-    ``MINICNN_THREADS=1``, where BLAS' own threads are the only parallelism, nor
-    with ``MINICNN_KERNELS=numpy``, whose kernels do not split the batch.
-    threadpoolctl finds whichever BLAS NumPy loaded; the previous setting comes
-    back on exit."""
-    if threads() == 1 or cpu_implementation() != "numba":
-        return contextlib.nullcontext()
-    return _blas_limited_to_one_thread()
-
-
-def _blas_limited_to_one_thread():
+    whole forward + backward + update (``kernels.blas_on_one_thread``): a BLAS
+    call on several threads anywhere in the step (a Dense layer's GEMM, say)
+    would leave BLAS' workers spinning on the cores the next kernel's parts
+    need. threadpoolctl finds whichever BLAS NumPy loaded, once; the previous
+    setting comes back on exit. ``python -m benchmarks`` measures the cost of
+    not doing this (its "numba, BLAS threads" row)."""
     global _blas
     if _blas is None:
         from threadpoolctl import ThreadpoolController  # noqa: PLC0415 - scans the loaded libraries once
@@ -120,7 +109,7 @@ def over_batch(work, n: int, size: int) -> list:
     if len(parts) == 1 or getattr(_inside, "active", False):
         return [work(0, n)]
     results = queue.SimpleQueue()
-    with _blas_limited_to_one_thread():
+    with blas_limited_to_one_thread():
         for jobs, (lo, hi) in zip(_workers(len(parts) - 1), parts[1:]):
             jobs.put((work, lo, hi, results))
         try:
