@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .io.atomic import atomic_path
+from .atomic_files import atomic_path
 
 DEFAULTS = {"epochs": 20, "batch_size": 128, "learning_rate": 1e-3, "augment": False, "seed": 83,
             "data": None, "quick": False, "limit": None}

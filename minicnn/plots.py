@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .io.atomic import atomic_path
+from .atomic_files import atomic_path
 
 
 def _pyplot():

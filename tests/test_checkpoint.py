@@ -6,7 +6,7 @@ import pytest
 
 import minicnn as mc
 from minicnn import random as mc_random
-from minicnn.io import checkpoint as ck
+from minicnn.io import checkpoint
 from minicnn.models.data import ArrayBatches
 
 X = np.random.default_rng(1).normal(size=(50, 6)).astype("float32")
@@ -22,7 +22,7 @@ def _model():
 
 def _train(model, epochs, path=None, stop_after=None, resume=None):
     """Fit with the resumable machinery; ``stop_after`` = total batches before a 'Ctrl-C'."""
-    batches = ck.ResumableBatches(ArrayBatches(X, Y, 8, shuffle=True))
+    batches = checkpoint.ResumableBatches(ArrayBatches(X, Y, 8, shuffle=True))
     seen = [0]
 
     def stop_requested():
@@ -31,10 +31,10 @@ def _train(model, epochs, path=None, stop_after=None, resume=None):
 
     initial_epoch = 0
     if resume is not None:
-        header = ck.restore_checkpoint(resume, model)
+        header = checkpoint.restore_checkpoint(resume, model)
         batches.resume_at(header)
         initial_epoch = header["epoch"]
-    callback = ck.TrainingCheckpoint(path, batches, stop_requested=stop_requested) if path else None
+    callback = checkpoint.TrainingCheckpoint(path, batches, stop_requested=stop_requested) if path else None
     model.fit(batches, epochs=epochs, initial_epoch=initial_epoch, verbose=0,
               callbacks=[callback] if callback else [])
     return callback
@@ -57,12 +57,12 @@ def test_round_trip_restores_weights_optimizer_slots_iterations_and_rng(tmp_path
     model = _model()
     _train(model, 1)
     path = tmp_path / "c.npz"
-    ck.save_checkpoint(path, model, epoch=1, extra={"note": [1, 2]})
+    checkpoint.save_checkpoint(path, model, epoch=1, extra={"note": [1, 2]})
     state = mc_random.get_state()
     expected_slots = [{k: v.copy() for k, v in s.items()} for s in model.optimizer.slots_for(model.trainable_weights)]
     mc_random.generator().random(10)  # move the stream on
     other = _model()
-    header = ck.restore_checkpoint(path, other)
+    header = checkpoint.restore_checkpoint(path, other)
     assert header["epoch"] == 1 and header["extra"] == {"note": [1, 2]}
     _assert_same(other.get_weights(), model.get_weights())
     assert other.optimizer.iterations == model.optimizer.iterations == 7
@@ -91,7 +91,7 @@ def test_resume_from_a_mid_epoch_stop_gives_the_same_weights(tmp_path, stop_afte
     mc.utils.set_random_seed(11)
     path = tmp_path / "c.npz"
     callback = _train(_model(), 3, path, stop_after=stop_after)
-    header, _ = ck.read_checkpoint(path)
+    header, _ = checkpoint.read_checkpoint(path)
     assert callback.interrupted  # 50 samples in batches of 8: 7 steps per epoch
     assert (header["epoch"], header["step"]) == ((stop_after - 1) // 7, (stop_after - 1) % 7 + 1)
     mc.utils.set_random_seed(5)
@@ -103,32 +103,32 @@ def test_resume_from_a_mid_epoch_stop_gives_the_same_weights(tmp_path, stop_afte
 def test_mismatched_or_damaged_checkpoints_are_refused_and_change_nothing(tmp_path):
     model = _model()
     path = tmp_path / "c.npz"
-    ck.save_checkpoint(path, model, epoch=0)
+    checkpoint.save_checkpoint(path, model, epoch=0)
     wider = mc.Sequential([mc.Input((6,)), mc.layers.Dense(17), mc.layers.Dense(2)])
     wider.compile("adam", "mse")
     before = wider.get_weights()
     with pytest.raises(ValueError, match=r"shape \(6, 16\).*Nothing was changed"):
-        ck.restore_checkpoint(path, wider)
+        checkpoint.restore_checkpoint(path, wider)
     _assert_same(wider.get_weights(), before)
     damaged = tmp_path / "damaged.npz"
     damaged.write_bytes(path.read_bytes()[:200])
     with pytest.raises(ValueError, match="not a readable minicnn checkpoint"):
-        ck.restore_checkpoint(damaged, model)
+        checkpoint.restore_checkpoint(damaged, model)
     with pytest.raises(ValueError, match="epoch_rng_state"):
-        ck.save_checkpoint(path, model, epoch=0, step=3)
+        checkpoint.save_checkpoint(path, model, epoch=0, step=3)
 
 
 def test_a_crash_while_saving_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
     model = _model()
     path = tmp_path / "c.npz"
-    ck.save_checkpoint(path, model, epoch=1)
+    checkpoint.save_checkpoint(path, model, epoch=1)
     good = path.read_bytes()
 
     def crash(f, **arrays):
         f.write(b"half a file")
         raise OSError("disk full")
 
-    monkeypatch.setattr(ck.np, "savez", crash)
+    monkeypatch.setattr(checkpoint.np, "savez", crash)
     with pytest.raises(OSError, match="disk full"):
-        ck.save_checkpoint(path, model, epoch=2)
+        checkpoint.save_checkpoint(path, model, epoch=2)
     assert path.read_bytes() == good and [p.name for p in tmp_path.iterdir()] == ["c.npz"]

@@ -23,9 +23,11 @@ from hypothesis import strategies as st
 import minicnn as mc
 from minicnn import backend
 from minicnn.autograd import Tensor
-from minicnn.models.cuda_graph import CapturedTrainStep, train_step_function
-from minicnn.models.prefetch import DeviceBatches, device_batches
-from minicnn.ops.kernels import kernel
+from minicnn.models.gpu import on_device
+from minicnn.models.gpu.graph import CapturedTrainStep
+from minicnn.models.gpu.prefetch import DeviceBatches
+from minicnn.ops import im2col as windows
+from minicnn.ops import kernels, pool
 from minicnn.ops.shapes import WindowGeometry
 
 TOL = {"float32": 1e-5, "float64": 1e-10}
@@ -81,8 +83,7 @@ def test_cpu_runs_keep_the_plain_step_and_batches(restore_device):
     model = mc.applications.cifar10_cnn()
     model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
     batches = [(np.zeros((2, 32, 32, 3)), np.zeros(2))]
-    assert device_batches(batches) is batches
-    assert train_step_function(model) == model.train_step
+    assert on_device(model, batches) == (batches, model.train_step)
 
 
 # -- on a GPU ------------------------------------------------------------------------------
@@ -164,8 +165,10 @@ def sweeps(draw):
           suppress_health_check=list(HealthCheck))
 @given(sweeps())
 def test_kernel_slots_gpu_equal_reference(case):
-    """Each 'cupy' slot on the GPU against the NumPy reference on the CPU."""
+    """Each GPU override (``kernels/cupy_gpu.py``) against the reference code on the CPU."""
     import cupy  # noqa: PLC0415
+
+    from minicnn.ops.kernels import cupy_gpu  # noqa: PLC0415 - imports CuPy
 
     shape, geom, dtype, seed = case
     rng = np.random.default_rng(seed)
@@ -174,9 +177,15 @@ def test_kernel_slots_gpu_equal_reference(case):
     g = rng.standard_normal(out_shape).astype(dtype)
     tol = TOL[dtype]
 
-    def both(slot, *args):
-        host = kernel(slot, np, "numpy")(*args)
-        dev = kernel(slot, cupy)(*[cupy.asarray(a) if isinstance(a, np.ndarray) else a for a in args])
+    references = {"im2col": windows.im2col, "col2im": windows.col2im,
+                  "maxpool_forward": pool.maxpool_forward, "maxpool_backward": pool.maxpool_backward,
+                  "avgpool_forward": pool.avgpool_forward, "avgpool_backward": pool.avgpool_backward,
+                  "relu_forward": lambda a: (np.maximum(a, 0), a > 0), "relu_backward": lambda a, mask: a * mask}
+
+    def both(name, *args):
+        with kernels.use("numpy"):
+            host = references[name](*args)
+        dev = getattr(cupy_gpu, name)(*[cupy.asarray(a) if isinstance(a, np.ndarray) else a for a in args])
         return host, dev
 
     host, dev = both("im2col", x, geom)
@@ -195,8 +204,11 @@ def test_kernel_slots_gpu_equal_reference(case):
     v = np.abs(v)
     grads = rng.standard_normal(64).astype(dtype)
     dw, dm, dv = (cupy.asarray(a) for a in (w, m, v))
-    kernel("adam_update", np, "numpy")(w, grads, m, v, None, 1e-3, 0.9, 0.999, 1e-7)
-    kernel("adam_update", cupy)(dw, cupy.asarray(grads), dm, dv, None, 1e-3, 0.9, 0.999, 1e-7)
+    adam = mc.optimizers.Adam(1e-3 * (1 - 0.9) / np.sqrt(1 - 0.999))  # step 1: step size 1e-3
+    adam.iterations = 1
+    with kernels.use("numpy"):
+        adam.update(w, grads, {"m": m, "v": v}, adam.learning_rate)
+    cupy_gpu.adam_update(dw, cupy.asarray(grads), dm, dv, None, 1e-3, 0.9, 0.999, 1e-7)
     assert max(rel_err(dw, w), rel_err(dm, m), rel_err(dv, v)) <= tol
 
 

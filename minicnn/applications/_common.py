@@ -8,7 +8,7 @@ import numpy as np
 
 from .. import backend
 from ..autograd import Tensor, math_ops
-from ..io.weights_h5 import load_weights as load_keras3_weights
+from ..models.weights_file import load_weights as load_keras3_weights
 from ..layers import GlobalAveragePooling2D, GlobalMaxPooling2D, Input, KerasTensor, Layer
 
 
@@ -66,7 +66,7 @@ def load_weight_file(model, path) -> None:
     """Load a Keras weight file into ``model``, matching layers by name.
 
     Two layouts exist. Keras 3's ``.weights.h5`` (``layers/<name>/vars/<i>``) goes
-    to ``minicnn.io.weights_h5``. The older Keras-2 / "legacy h5" layout, used by
+    to ``minicnn.models.weights_file``. The older Keras-2 / "legacy h5" layout, used by
     the published ImageNet files, has a root attribute ``layer_names`` and, per
     layer, a group whose attribute ``weight_names`` lists its arrays in the
     layer's ``get_weights()`` order (e.g. ``conv1_bn/gamma:0, beta:0,

@@ -5,7 +5,7 @@ import hashlib
 import urllib.request
 from pathlib import Path
 
-from ..io.atomic import atomic_path
+from ..atomic_files import atomic_path
 
 
 class DatasetError(RuntimeError):

@@ -28,7 +28,7 @@ import numpy as np
 from .. import backend
 from .. import random as _random
 from ..callbacks import Callback
-from .atomic import atomic_path
+from ..atomic_files import atomic_path
 
 FORMAT = "minicnn-checkpoint-1"
 

@@ -12,14 +12,16 @@ import warnings
 
 import numpy as np
 
-from .. import backend, losses, metrics, optimizers
+from .. import backend, losses, optimizers
 from ..autograd import Tensor, no_grad
-from ..ops.kernels.threads import blas_on_one_thread
-from ..callbacks import CallbackList, History, ProgressLogger
-from .cuda_graph import train_step_function
+from ..callbacks import CallbackList, History
+from ..metrics import Mean
+from ..metrics import get as get_metric
+from ..ops import blas_on_one_thread
+from . import weights_file
 from .data import (ArrayBatches, as_array, batch_size_or_default, is_batch_source, num_samples, take,
                    validate_arrays)
-from .prefetch import device_batches
+from .gpu import on_device
 
 
 class Trainer:
@@ -41,7 +43,7 @@ class Trainer:
             raise ValueError("compile() needs a loss, e.g. loss='sparse_categorical_crossentropy'")
         self.optimizer = optimizers.get(optimizer)
         self.loss = losses.get(loss)
-        self.compiled_metrics = [metrics_get(m, self.loss) for m in (metrics or [])]
+        self.compiled_metrics = [get_metric(m, self.loss) for m in (metrics or [])]
         self._compiled = True
 
     def _require_compiled(self, what):
@@ -148,11 +150,11 @@ class Trainer:
             check(y, shape[-1])
 
     def _run_epoch(self, batches, cb, steps_per_epoch):
-        loss_mean = metrics.Mean("loss")
+        loss_mean = Mean("loss")
         for m in self.compiled_metrics:
             m.reset_state()
-        train_step = train_step_function(self)  # eager, or a captured CUDA graph
-        for step, (xb, yb) in enumerate(device_batches(batches)):
+        batches, train_step = on_device(self, batches)  # on the GPU: prefetched, maybe a CUDA graph
+        for step, (xb, yb) in enumerate(batches):
             if steps_per_epoch is not None and step >= steps_per_epoch:
                 break
             cb.on_train_batch_begin(step)
@@ -190,11 +192,11 @@ class Trainer:
         return values[0] if len(values) == 1 else values
 
     def _evaluate_batches(self, batches) -> dict:
-        loss_mean = metrics.Mean("loss")
+        loss_mean = Mean("loss")
         for m in self.compiled_metrics:
             m.reset_state()
         with no_grad(), blas_on_one_thread():
-            for xb, yb in device_batches(batches):
+            for xb, yb in on_device(self, batches)[0]:
                 pred = self(xb, training=False)
                 loss_mean.update_state(self.loss(yb, pred).data, num_samples(xb))
                 for m in self.compiled_metrics:
@@ -211,7 +213,7 @@ class Trainer:
             batches = ArrayBatches(x, None, batch_size_or_default(batch_size, "predict"))
         outs = []
         with no_grad(), blas_on_one_thread():
-            for xb, _ in device_batches(batches):
+            for xb, _ in on_device(self, batches)[0]:
                 out = self(xb, training=False)
                 outs.append(out.data if isinstance(out, Tensor) else [o.data for o in out])
         if outs and isinstance(outs[0], list):
@@ -231,19 +233,11 @@ class Trainer:
     # -- weights on disk -------------------------------------------------------------------
     def save_weights(self, filepath, overwrite=True):
         """Write all weights to a Keras-compatible ``.weights.h5`` file, atomically."""
-        from ..io.weights_h5 import save_weights  # noqa: PLC0415 - h5py loads only when used
-
-        save_weights(self, filepath, overwrite=overwrite)
+        weights_file.save_weights(self, filepath, overwrite=overwrite)
 
     def load_weights(self, filepath):
         """Read weights saved by ``save_weights`` or by Keras; on mismatch nothing changes."""
-        from ..io.weights_h5 import load_weights  # noqa: PLC0415
-
-        load_weights(self, filepath)
-
-
-def metrics_get(identifier, loss):
-    return metrics.get(identifier, loss)
+        weights_file.load_weights(self, filepath)
 
 
 def _concat(arrays):

@@ -14,7 +14,7 @@ import os
 import numpy as np
 
 from ..layers.base import to_snake_case
-from .atomic import atomic_path
+from ..atomic_files import atomic_path
 
 
 def _keras_class_name(layer) -> str:

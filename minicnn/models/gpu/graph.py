@@ -15,36 +15,32 @@ What must hold for a replay to be the same step as an eager one:
    gradients, workspaces) come from a private CuPy memory pool that nothing
    else allocates from, so replays can rewrite them without clobbering anyone.
 3. **No host numbers that change between steps.** Host scalars are baked into
-   the kernels' arguments at capture. Adam's step size alpha = lr·sqrt(1-β2ᵗ)/
-   (1-β1ᵗ) changes every step, so during capture it is handed to the fused Adam
-   kernel as a one-element device array that the host rewrites before each
-   replay. The learning rate itself is baked: when it changes (a schedule, a
-   callback), the step is captured again; after a few re-captures it stays eager.
+   the kernels' arguments at capture. Adam's step size (``Adam.step_size``)
+   changes every step, so the step reads it from a one-element device array
+   (``Adam.device_step_size``) that the host rewrites before each replay. The
+   learning rate itself is baked: when it changes (a schedule, a callback),
+   the step is captured again; after a few re-captures it stays eager.
 4. **No host synchronisation and no host randomness inside the step.** A
    ``float(...)`` of a device value, clipping by global norm, a Dropout mask
    drawn on the host: capture would fail or bake one mask forever. Such models
-   are refused before capture; anything else that breaks capture falls back to
-   eager too.
+   (layers with ``draws_host_random_numbers``) are refused before capture;
+   anything else that breaks capture falls back to eager too.
 
 The first ``warmup`` steps run eagerly (kernels compile, optimizer slots and the
 pool get created), then the next batch is captured and replayed, and every later
 batch of the same shape is a replay. ``fit`` uses this when ``MINICNN_CUDA_GRAPH=1``
-and the device is the GPU.
+and the device is the GPU (``models/gpu/__init__.py``).
 """
 from __future__ import annotations
 
-import math
+import contextlib
 import os
 import warnings
 
 import numpy as np
 
-from .. import backend, optimizers
-from ..autograd import Tensor
-from ..ops.kernels import kernel
-
-# layers that draw random numbers on the host inside the step: never captured
-_HOST_RANDOM = ("Dropout", "SpatialDropout", "GaussianNoise", "GaussianDropout", "AlphaDropout", "Random")
+from ... import backend, optimizers
+from ...autograd import Tensor
 
 
 class NotCapturable(RuntimeError):
@@ -52,8 +48,9 @@ class NotCapturable(RuntimeError):
 
 
 def train_step_function(model):
-    """The step ``fit`` calls: a (cached) ``CapturedTrainStep`` or the eager one."""
-    if backend.get_device() != "gpu" or os.environ.get("MINICNN_CUDA_GRAPH", "0") != "1":
+    """The step ``fit`` calls on the GPU: a (cached) ``CapturedTrainStep`` with
+    ``MINICNN_CUDA_GRAPH=1``, the eager ``model.train_step`` otherwise."""
+    if os.environ.get("MINICNN_CUDA_GRAPH", "0") != "1":
         return model.train_step
     step = getattr(model, "_cuda_graph_step", None)
     if step is None or step.optimizer is not model.optimizer:
@@ -96,7 +93,7 @@ class CapturedTrainStep:
                     self.graphs[sig] = captured
                     return self._launch(captured)  # capture recorded the step without running it
         self.eager_steps += 1
-        with _device_alpha(self.optimizer, self.alpha):  # the eager twin of the captured step
+        with self._step_size_on_device():  # the eager twin of the captured step
             return self.model.train_step(x, y)
 
     def _set_alpha(self, cupy):
@@ -107,7 +104,22 @@ class CapturedTrainStep:
             weights = self.model.trainable_weights
             self.alpha = cupy.zeros(1, dtype=weights[0].data.dtype if weights else backend.floatx())
         t = self.optimizer.iterations + 1
-        self.alpha.set(np.asarray([adam_alpha(self.optimizer, t)], dtype=self.alpha.dtype))
+        step_size = self.optimizer.step_size(self.optimizer.learning_rate, t)
+        self.alpha.set(np.asarray([step_size], dtype=self.alpha.dtype))
+
+    @contextlib.contextmanager
+    def _step_size_on_device(self):
+        """While active, Adam's update reads its step size from the device array
+        (rule 3). Eager warm-up steps run this way too, so the kernels captured
+        are the ones already compiled and loaded."""
+        if not isinstance(self.optimizer, optimizers.Adam):
+            yield
+            return
+        self.optimizer.device_step_size = self.alpha
+        try:
+            yield
+        finally:
+            self.optimizer.device_step_size = None
 
     def _launch(self, captured):
         captured.graph.launch()
@@ -135,7 +147,7 @@ class CapturedTrainStep:
             c.x, c.y = cupy.array(x), cupy.array(y)
             stream = cupy.cuda.Stream(non_blocking=True)
             stream.wait_event(cupy.cuda.get_current_stream().record())
-            with stream, _device_alpha(self.optimizer, self.alpha):
+            with stream, self._step_size_on_device():
                 stream.begin_capture()
                 try:
                     c.loss, c.pred = self.model.train_step(c.x, c.y)
@@ -157,7 +169,7 @@ def _signature(x, y):
 
 def _check_capturable(model, optimizer):
     for layer in _all_layers(model):
-        if any(name in type(layer).__name__ for name in _HOST_RANDOM):
+        if layer.draws_host_random_numbers:
             raise NotCapturable(f"layer '{layer.name}' ({type(layer).__name__}) draws random numbers on the host")
     if optimizer.clipnorm or optimizer.clipvalue or optimizer.global_clipnorm:
         raise NotCapturable("gradient clipping reads norms on the host")
@@ -174,33 +186,3 @@ def _all_layers(model):
         seen.append(layer)
         stack.extend(getattr(layer, "layers", []) or [])
     return seen
-
-
-def adam_alpha(optimizer, t) -> float:
-    """Adam's bias-corrected step size at step ``t`` (the formula of ``Adam.update``)."""
-    return optimizer.learning_rate * math.sqrt(1 - optimizer.beta_2 ** t) / (1 - optimizer.beta_1 ** t)
-
-
-class _device_alpha:
-    """While active, Adam's update reads alpha from the device array ``alpha``
-    (rule 3). Eager warm-up steps run this way too, so the kernels captured are
-    the ones already compiled and loaded."""
-
-    def __init__(self, optimizer, alpha):
-        self.optimizer, self.alpha = optimizer, alpha
-
-    def __enter__(self):
-        if not isinstance(self.optimizer, optimizers.Adam) or self.alpha is None:
-            return self
-        opt, alpha = self.optimizer, self.alpha
-
-        def update(w, g, slots, lr):
-            kernel("adam_update", backend.get_array_module(w))(
-                w, g, slots["m"], slots["v"], slots.get("v_hat"), alpha, opt.beta_1, opt.beta_2, opt.epsilon)
-
-        opt.update = update  # instance attribute shadows Adam.update
-        return self
-
-    def __exit__(self, *exc):
-        self.optimizer.__dict__.pop("update", None)
-        return False

@@ -17,19 +17,14 @@ Two events keep this correct without ever stalling the GPU:
   that uses batch k+1.
 
 A pinned buffer is reused two batches later, after its own copy has finished
-(long since, in practice). ``fit``/``evaluate``/``predict`` wrap their batches
-with ``device_batches``, which changes nothing on the CPU.
+(long since, in practice). ``fit``/``evaluate``/``predict`` reach it through
+``models/gpu/__init__.py::on_device``.
 """
 from __future__ import annotations
 
 import numpy as np
 
-from .. import backend
-
-
-def device_batches(batches):
-    """``batches`` unchanged on the CPU; prefetched onto the GPU otherwise."""
-    return DeviceBatches(batches) if backend.get_device() == "gpu" else batches
+from ... import backend
 
 
 class DeviceBatches:
