@@ -53,9 +53,13 @@ class SubclassedCNN(mc.Model):
 
 
 def summary_text(model):
+    """The summary up to its totals, all Keras prints: the lines minicnn adds below
+    them, on layers that run fused, are checked in tests/test_fused_pairs.py."""
     lines = []
     model.summary(print_fn=lambda line, *a, **k: lines.append(line))
-    return "\n".join(lines).strip("\n")
+    lines = "\n".join(lines).strip("\n").split("\n")
+    end = next(i for i, line in enumerate(lines) if line.startswith(" Non-trainable params:"))
+    return "\n".join(lines[:end + 1])
 
 
 # -- the seed CNN three ways ----------------------------------------------------------------

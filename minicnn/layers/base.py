@@ -88,15 +88,41 @@ class InputSpec:
 
 
 class Layer:
-    """Base class of all layers; subclass it for custom layers (build/call)."""
+    """Base class of all layers; subclass it for custom layers (build/call).
+
+    Three class attributes declare what a kind of layer is, so that code
+    elsewhere asks the layer instead of matching class names:
+
+    * ``kind``: what the layer computes, in one word: "conv", "depthwise_conv",
+      "separable_conv", "max_pool", "average_pool", "global_pool", "dense",
+      "flatten", "zero_padding", "input"; ``None`` (the default, and custom
+      layers) otherwise. ``explain()`` picks its worked formula by it
+      (``models/explain.py``).
+    * ``draws_host_random_numbers``: True for a layer that draws random numbers
+      on the host (NumPy) while training — Dropout, the Random* augmentations.
+      A CUDA graph replays a step without running Python, so it cannot capture
+      such a layer (``models/gpu/graph.py``).
+    * ``fusable_after_conv_relu``: True for a layer that a Conv2D(activation='relu')
+      just before it can run within its own Function (MaxPooling2D, see
+      ``Conv2D.fuses_with``). A subclass that overrides ``call`` computes
+      something else, so it does not inherit a True here.
+    """
+
+    kind: str | None = None
+    draws_host_random_numbers = False
+    fusable_after_conv_relu = False
 
     def __init_subclass__(cls, **kwargs):
         """Make every ``build`` mark the layer built, as Keras does: calling
-        ``layer.build(shape)`` yourself and then the layer must not build twice."""
+        ``layer.build(shape)`` yourself and then the layer must not build twice.
+        And a new ``call`` drops an inherited ``fusable_after_conv_relu`` (the
+        fused Function would skip it)."""
         super().__init_subclass__(**kwargs)
         build = cls.__dict__.get("build")
         if build is not None and not getattr(build, "_marks_built", False):
             cls.build = _marks_built(build)
+        if "call" in cls.__dict__ and "fusable_after_conv_relu" not in cls.__dict__:
+            cls.fusable_after_conv_relu = False
 
     def __init__(self, trainable=True, name=None, dtype=None, input_shape=None,
                  batch_size=None, input_dim=None, **kwargs):
@@ -279,6 +305,11 @@ class Layer:
         can run as one Function (a speed-up only: the result is the same). No by
         default; Conv2D(relu) followed by MaxPooling2D says yes."""
         return False
+
+    def fused_pairs(self) -> list:
+        """The (layer, next_layer) pairs among this layer's sublayers that run as
+        one Function. None here; a ``Sequential`` finds its own."""
+        return []
 
     # -- calling ---------------------------------------------------------------
     def _ensure_built(self, shapes) -> None:

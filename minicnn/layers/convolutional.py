@@ -4,35 +4,9 @@ from __future__ import annotations
 from .. import activations, initializers
 from ..ops.conv import conv2d
 from ..ops.conv_pool import conv2d_relu_max_pool2d
-from ..ops.shapes import output_length
+from ..ops.shapes import WindowGeometry, output_length
+from .arguments import check_channels_last, normalize_window, positive_int
 from .base import InputSpec, Layer
-
-
-def normalize_tuple(value, n, name, layer):
-    """3 -> (3, 3); (3, 2) stays; anything else is a clear error."""
-    if isinstance(value, int):
-        value = (value,) * n
-    value = tuple(value)
-    if len(value) != n or not all(isinstance(v, int) and v >= 1 for v in value):
-        raise ValueError(f"{layer}: {name} must be a positive int or a tuple of {n} positive ints, got {value!r}")
-    return value
-
-
-def normalize_padding(padding, layer):
-    padding = str(padding).lower()
-    if padding not in ("valid", "same"):
-        raise ValueError(f"{layer}: padding must be 'valid' or 'same', got {padding!r}")
-    return padding
-
-
-def normalize_window(kernel_size, strides, padding, dilation_rate, where):
-    """A sliding window's settings, checked: (kernel_size, strides, padding, dilation_rate)."""
-    kernel_size = normalize_tuple(kernel_size, 2, "kernel_size", where)
-    strides = normalize_tuple(strides, 2, "strides", where)
-    dilation_rate = normalize_tuple(dilation_rate, 2, "dilation_rate", where)
-    if max(strides) > 1 and max(dilation_rate) > 1:
-        raise ValueError(f"{where}: strides > 1 together with dilation_rate > 1 is not supported (as in Keras)")
-    return kernel_size, strides, normalize_padding(padding, where), dilation_rate
 
 
 class Conv2D(Layer):
@@ -40,7 +14,19 @@ class Conv2D(Layer):
 
     Output size per spatial axis: floor((N + 2p - ((k-1)·d + 1)) / s) + 1,
     with Keras' 'same' padding rule (see ``minicnn/ops/shapes.py``).
+
+    How it runs: one Function (``ops/conv.py``), im2col + one GEMM, with the
+    bias and a ReLU activation applied in the same pass. In a ``Sequential``,
+    a Conv2D(activation='relu') directly followed by a MaxPooling2D runs
+    together with it as one Function: ``Sequential.fused_pairs``
+    (``models/sequential.py``) finds the pair and ``call(max_pool=...)`` hands
+    the pooling to ``ops/conv_pool.py``. The result is that of the two layers;
+    ``summary()`` and ``explain()`` list the pairs that run this way. A
+    ``Dense`` layer is never fused: it runs as its own GEMM Function
+    (``ops/dense.py``).
     """
+
+    kind = "conv"
 
     def __init__(self, filters, kernel_size, strides=(1, 1), padding="valid", dilation_rate=(1, 1),
                  activation=None, use_bias=True, kernel_initializer="glorot_uniform",
@@ -48,11 +34,8 @@ class Conv2D(Layer):
                  data_format=None, **kwargs):
         super().__init__(**kwargs)
         where = f"Conv2D '{self.name}'"
-        if data_format not in (None, "channels_last"):
-            raise ValueError(f"{where}: only data_format='channels_last' (NHWC) is supported")
-        if not isinstance(filters, int) or filters < 1:
-            raise ValueError(f"{where}: filters must be a positive integer, got {filters!r}")
-        self.filters = filters
+        check_channels_last(data_format, where)
+        self.filters = positive_int(filters, "filters", where)
         self.kernel_size, self.strides, self.padding, self.dilation_rate = normalize_window(
             kernel_size, strides, padding, dilation_rate, where)
         self.activation = activations.get(activation)
@@ -84,19 +67,17 @@ class Conv2D(Layer):
         return y if fuse_relu else self.activation(y)
 
     def fuses_with(self, next_layer) -> bool:
-        """Conv2D(activation='relu') then MaxPooling2D run as one Function
+        """Conv2D(activation='relu') then a layer that declares
+        ``fusable_after_conv_relu`` (MaxPooling2D) run as one Function
         (``ops/conv_pool.py``) once both layers are built."""
-        from .pooling import MaxPooling2D  # noqa: PLC0415 - pooling imports this module
-
-        return (self.activation is activations.relu and type(next_layer) is MaxPooling2D
+        return (self.activation is activations.relu and next_layer.fusable_after_conv_relu
                 and self.built and next_layer.built and self._output_shape is not None)
 
     def compute_output_shape(self, input_shape):
         n, h, w, _ = input_shape
         out = [output_length(size, k, s, self.padding, d)
                for size, k, s, d in zip((h, w), self.kernel_size, self.strides, self.dilation_rate)]
-        if any(o is not None and o < 1 for o in out):
-            from ..ops.shapes import WindowGeometry  # noqa: PLC0415 - raises the explanatory error
+        if any(o is not None and o < 1 for o in out):  # raises the explanatory error
             WindowGeometry.make(h, w, self.kernel_size, self.strides, self.padding, self.dilation_rate,
                                 layer=f"Conv2D '{self.name}'")
         return (n, *out, self.filters)

@@ -6,13 +6,16 @@ import math
 from .. import activations, backend, initializers
 from ..autograd import as_tensor, math_ops
 from ..ops.dense import dense
-from ..random import generator
+from ..random import RandomSource
+from .arguments import positive_int
 from .base import InputSpec, Layer
 from .symbolic import KerasTensor
 
 
 class InputLayer(Layer):
     """The entry of a functional model; ``Input(shape)`` creates one."""
+
+    kind = "input"
 
     def __init__(self, shape=None, batch_size=None, dtype=None, name=None, input_shape=None, **kwargs):
         shape = shape if shape is not None else input_shape
@@ -38,15 +41,19 @@ def Input(shape, batch_size=None, dtype=None, name=None):  # noqa: N802 - Keras'
 
 
 class Dense(Layer):
-    """y = activation(x @ kernel + bias) on the last axis (computed as a 1x1
-    convolution, see ``minicnn/ops/dense.py``)."""
+    """y = activation(x @ kernel + bias) on the last axis.
+
+    Runs as its own Function, one GEMM with the bias and a ReLU activation in
+    the same pass (``minicnn/ops/dense.py``); it is never fused with a
+    neighbouring layer.
+    """
+
+    kind = "dense"
 
     def __init__(self, units, activation=None, use_bias=True, kernel_initializer="glorot_uniform",
                  bias_initializer="zeros", kernel_regularizer=None, bias_regularizer=None, **kwargs):
         super().__init__(**kwargs)
-        if not isinstance(units, int) or units < 1:
-            raise ValueError(f"Dense: units must be a positive integer, got {units!r}")
-        self.units = units
+        self.units = positive_int(units, "units", f"Dense '{self.name}'")
         self.activation = activations.get(activation)
         self.use_bias = use_bias
         self.kernel_initializer = initializers.get(kernel_initializer)
@@ -92,20 +99,28 @@ class Activation(Layer):
 
 class Dropout(Layer):
     """Zero a random ``rate`` of the inputs in training, scaling the rest by
-    1/(1-rate) so the expected value is unchanged; do nothing at inference."""
+    1/(1-rate) so the expected value is unchanged; do nothing at inference.
+
+    The masks come from minicnn's generator (``set_random_seed`` repeats them),
+    or, given ``seed=``, from the layer's own generator seeded by it, as in
+    Keras: the same seed gives the same masks whatever the global seed.
+    """
+
+    draws_host_random_numbers = True
 
     def __init__(self, rate, noise_shape=None, seed=None, **kwargs):
         super().__init__(**kwargs)
         if not 0 <= rate < 1:
             raise ValueError(f"Dropout: rate must be in [0, 1), got {rate}")
         self.rate, self.noise_shape, self.seed = rate, noise_shape, seed
+        self._random = RandomSource(seed)
 
     def call(self, inputs, training=False):
         if not training or self.rate == 0:
             return inputs
         shape = self.noise_shape or inputs.shape
         shape = tuple(s if s is not None else inputs.shape[i] for i, s in enumerate(shape))
-        keep = generator().random(shape) >= self.rate
+        keep = self._random.generator().random(shape) >= self.rate
         mask = backend.to_device(keep / (1.0 - self.rate), dtype=inputs.dtype)
         return inputs * as_tensor(mask)
 
@@ -118,6 +133,8 @@ class Dropout(Layer):
 
 class Flatten(Layer):
     """(N, H, W, C) -> (N, H·W·C) in row-major (NHWC) order, as Keras."""
+
+    kind = "flatten"
 
     def __init__(self, **kwargs):
         super().__init__(**kwargs)

@@ -12,8 +12,8 @@ from .. import activations, initializers
 from ..ops.conv import conv2d
 from ..ops.depthwise import depthwise_conv2d
 from ..ops.shapes import WindowGeometry, output_length
+from .arguments import check_channels_last, normalize_window, positive_int
 from .base import InputSpec, Layer
-from .convolutional import normalize_window
 
 
 class DepthwiseConv2D(Layer):
@@ -22,6 +22,8 @@ class DepthwiseConv2D(Layer):
     Weights (Keras' order and shapes): ``depthwise_kernel`` (kh, kw, C, M) and
     ``bias`` (C·M,). Output channel c·M + m comes from input channel c.
     """
+
+    kind = "depthwise_conv"
 
     def __init__(self, kernel_size, strides=(1, 1), padding="valid", depth_multiplier=1, data_format=None,
                  dilation_rate=(1, 1), activation=None, use_bias=True, depthwise_initializer="glorot_uniform",
@@ -36,13 +38,10 @@ class DepthwiseConv2D(Layer):
 
     def _init_window(self, kernel_size, strides, padding, dilation_rate, depth_multiplier, data_format):
         where = f"{type(self).__name__} '{self.name}'"
-        if data_format not in (None, "channels_last"):
-            raise ValueError(f"{where}: only data_format='channels_last' (NHWC) is supported")
-        if not isinstance(depth_multiplier, int) or depth_multiplier < 1:
-            raise ValueError(f"{where}: depth_multiplier must be a positive integer, got {depth_multiplier!r}")
+        check_channels_last(data_format, where)
+        self.depth_multiplier = positive_int(depth_multiplier, "depth_multiplier", where)
         self.kernel_size, self.strides, self.padding, self.dilation_rate = normalize_window(
             kernel_size, strides, padding, dilation_rate, where)
-        self.depth_multiplier = depth_multiplier
         self.input_spec = InputSpec(ndim=4)
 
     def build(self, input_shape):
@@ -88,6 +87,8 @@ class SeparableConv2D(DepthwiseConv2D):
     pointwise step.
     """
 
+    kind = "separable_conv"
+
     def __init__(self, filters, kernel_size, strides=(1, 1), padding="valid", data_format=None,
                  dilation_rate=(1, 1), depth_multiplier=1, activation=None, use_bias=True,
                  depthwise_initializer="glorot_uniform", pointwise_initializer="glorot_uniform",
@@ -96,9 +97,7 @@ class SeparableConv2D(DepthwiseConv2D):
         super().__init__(kernel_size, strides, padding, depth_multiplier, data_format, dilation_rate,
                          activation, use_bias, depthwise_initializer, bias_initializer,
                          depthwise_regularizer, bias_regularizer, **kwargs)
-        if not isinstance(filters, int) or filters < 1:
-            raise ValueError(f"SeparableConv2D '{self.name}': filters must be a positive integer, got {filters!r}")
-        self.filters = filters
+        self.filters = positive_int(filters, "filters", f"SeparableConv2D '{self.name}'")
         self.pointwise_initializer = initializers.get(pointwise_initializer)
         self.pointwise_regularizer = pointwise_regularizer
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from ..autograd import math_ops
 from .base import Layer
+from .symbolic import KerasTensor
 
 
 class _Merge(Layer):
@@ -34,6 +35,9 @@ class Add(_Merge):
         for x in inputs[1:]:
             out = out + x
         return out
+
+
+KerasTensor.add_layer = Add  # ``x + y`` on symbolic tensors (see symbolic.py)
 
 
 class Multiply(_Merge):

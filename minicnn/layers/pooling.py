@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from ..ops import pool
 from ..ops.shapes import WindowGeometry, output_length
+from .arguments import check_channels_last, normalize_padding, normalize_tuple
 from .base import InputSpec, Layer
-from .convolutional import normalize_padding, normalize_tuple
 
 
 class _Pooling2D(Layer):
@@ -13,8 +13,7 @@ class _Pooling2D(Layer):
     def __init__(self, pool_size=(2, 2), strides=None, padding="valid", data_format=None, **kwargs):
         super().__init__(**kwargs)
         where = f"{type(self).__name__} '{self.name}'"
-        if data_format not in (None, "channels_last"):
-            raise ValueError(f"{where}: only data_format='channels_last' (NHWC) is supported")
+        check_channels_last(data_format, where)
         self.pool_size = normalize_tuple(pool_size, 2, "pool_size", where)
         # Keras: strides default to the pool size (non-overlapping windows)
         self.strides = normalize_tuple(strides if strides is not None else self.pool_size, 2, "strides", where)
@@ -39,20 +38,30 @@ class _Pooling2D(Layer):
 
 
 class MaxPooling2D(_Pooling2D):
-    """Largest value in each window; the gradient goes to that one cell."""
+    """Largest value in each window; the gradient goes to that one cell.
 
+    Directly after a Conv2D(activation='relu') in a Sequential, it runs within
+    the conv's Function (``ops/conv_pool.py``, ``Conv2D.fuses_with``).
+    """
+
+    kind = "max_pool"
+    fusable_after_conv_relu = True
     _op = staticmethod(pool.max_pool2d)
 
 
 class AveragePooling2D(_Pooling2D):
     """Mean of each window (padded cells not counted with padding='same')."""
 
+    kind = "average_pool"
     _op = staticmethod(pool.avg_pool2d)
 
 
 class _GlobalPooling2D(Layer):
+    kind = "global_pool"
+
     def __init__(self, keepdims=False, data_format=None, **kwargs):
         super().__init__(**kwargs)
+        check_channels_last(data_format, f"{type(self).__name__} '{self.name}'")
         self.keepdims = keepdims
         self.input_spec = InputSpec(ndim=4)
 

@@ -31,7 +31,8 @@ import numpy as np
 
 from .. import backend
 from ..autograd import Tensor, math_ops
-from ..random import generator
+from ..random import RandomSource
+from .arguments import one_of
 from .base import InputSpec, Layer
 
 FILL_MODES = ("reflect", "wrap", "constant", "nearest")
@@ -82,11 +83,6 @@ def resize_matrix(in_size: int, out_size: int, interpolation="bilinear", xp=np) 
     return xp.asarray(r.astype(backend.floatx()))
 
 
-def _check_interpolation(who, interpolation):
-    if interpolation not in INTERPOLATIONS:
-        raise ValueError(f"{who}: interpolation must be one of {INTERPOLATIONS}, got {interpolation!r}")
-
-
 class Resizing(Layer):
     """Resize images (N, H, W, C) to (N, height, width, C), in training and inference.
 
@@ -98,9 +94,9 @@ class Resizing(Layer):
 
     def __init__(self, height, width, interpolation="bilinear", crop_to_aspect_ratio=False, **kwargs):
         super().__init__(**kwargs)
-        _check_interpolation("Resizing", interpolation)
         self.height, self.width = int(height), int(width)
-        self.interpolation, self.crop_to_aspect_ratio = interpolation, crop_to_aspect_ratio
+        self.interpolation = one_of(interpolation, INTERPOLATIONS, "interpolation", f"Resizing '{self.name}'")
+        self.crop_to_aspect_ratio = crop_to_aspect_ratio
         self.input_spec = InputSpec(ndim=4)
 
     def call(self, inputs):
@@ -186,19 +182,18 @@ def _factor_range(who, factor, name="factor"):
 class _RandomAugmentation(Layer):
     """Base: identity at inference; in training, ``augment(images, rng)``."""
 
+    draws_host_random_numbers = True
+
     def __init__(self, seed=None, **kwargs):
         super().__init__(**kwargs)
         self.seed = seed
-        self._own_rng = np.random.default_rng(seed) if seed is not None else None
+        self._random = RandomSource(seed)
         self.input_spec = InputSpec(ndim=4)
-
-    def rng(self) -> np.random.Generator:
-        return self._own_rng if self._own_rng is not None else generator()
 
     def call(self, inputs, training=False):
         if not training:
             return inputs
-        return Tensor(self.augment(inputs.data, self.rng()))
+        return Tensor(self.augment(inputs.data, self._random.generator()))
 
     def augment(self, images, rng):
         raise NotImplementedError
@@ -210,11 +205,10 @@ class _RandomAugmentation(Layer):
 class _AffineAugmentation(_RandomAugmentation):
     def __init__(self, fill_mode="reflect", interpolation="bilinear", seed=None, fill_value=0.0, **kwargs):
         super().__init__(seed=seed, **kwargs)
-        who = type(self).__name__
-        if fill_mode not in FILL_MODES:
-            raise ValueError(f"{who}: fill_mode must be one of {FILL_MODES}, got {fill_mode!r}")
-        _check_interpolation(who, interpolation)
-        self.fill_mode, self.interpolation, self.fill_value = fill_mode, interpolation, fill_value
+        where = f"{type(self).__name__} '{self.name}'"
+        self.fill_mode = one_of(fill_mode, FILL_MODES, "fill_mode", where)
+        self.interpolation = one_of(interpolation, INTERPOLATIONS, "interpolation", where)
+        self.fill_value = fill_value
 
     def augment(self, images, rng):
         n, h, w, _ = images.shape
@@ -232,9 +226,7 @@ class RandomFlip(_RandomAugmentation):
 
     def __init__(self, mode="horizontal_and_vertical", seed=None, **kwargs):
         super().__init__(seed=seed, **kwargs)
-        if mode not in self.MODES:
-            raise ValueError(f"RandomFlip: mode must be one of {self.MODES}, got {mode!r}")
-        self.mode = mode
+        self.mode = one_of(mode, self.MODES, "mode", f"RandomFlip '{self.name}'")
 
     def augment(self, images, rng):
         xp = backend.get_array_module(images)

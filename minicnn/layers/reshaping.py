@@ -4,33 +4,21 @@ from __future__ import annotations
 
 from ..autograd import math_ops
 from ..ops.spatial import UpSampleNearest2D, ZeroPad2D
+from .arguments import check_channels_last, normalize_margins, normalize_tuple, one_of
 from .base import InputSpec, Layer
-from .preprocessing import Resizing
-
-
-def normalize_margins(value, layer, what):
-    """Keras' three spellings of per-side margins -> ((top, bottom), (left, right)).
-
-    ``1`` -> ((1, 1), (1, 1)); ``(1, 2)`` -> ((1, 1), (2, 2)); ``((1, 0), (2, 3))`` stays.
-    """
-    if isinstance(value, int):
-        value = ((value, value), (value, value))
-    elif len(value) == 2 and all(isinstance(v, int) for v in value):
-        value = ((value[0], value[0]), (value[1], value[1]))
-    value = tuple(tuple(v) for v in value)
-    if len(value) != 2 or any(len(v) != 2 or not all(isinstance(i, int) and i >= 0 for i in v) for v in value):
-        raise ValueError(f"{layer}: {what} must be an int, 2 ints or 2 pairs of non-negative ints, got {value!r}")
-    return value
+from .preprocessing import INTERPOLATIONS, Resizing
 
 
 class ZeroPadding2D(Layer):
     """Add rows and columns of zeros around each image (MobileNet pads before a strided 3x3)."""
 
+    kind = "zero_padding"
+
     def __init__(self, padding=(1, 1), data_format=None, **kwargs):
         super().__init__(**kwargs)
-        if data_format not in (None, "channels_last"):
-            raise ValueError(f"ZeroPadding2D '{self.name}': only data_format='channels_last' is supported")
-        self.padding = normalize_margins(padding, f"ZeroPadding2D '{self.name}'", "padding")
+        where = f"ZeroPadding2D '{self.name}'"
+        check_channels_last(data_format, where)
+        self.padding = normalize_margins(padding, "padding", where)
         self.input_spec = InputSpec(ndim=4)
 
     def call(self, inputs):
@@ -50,9 +38,9 @@ class Cropping2D(Layer):
 
     def __init__(self, cropping=((0, 0), (0, 0)), data_format=None, **kwargs):
         super().__init__(**kwargs)
-        if data_format not in (None, "channels_last"):
-            raise ValueError(f"Cropping2D '{self.name}': only data_format='channels_last' is supported")
-        self.cropping = normalize_margins(cropping, f"Cropping2D '{self.name}'", "cropping")
+        where = f"Cropping2D '{self.name}'"
+        check_channels_last(data_format, where)
+        self.cropping = normalize_margins(cropping, "cropping", where)
         self.input_spec = InputSpec(ndim=4)
 
     def compute_output_shape(self, input_shape):
@@ -81,14 +69,9 @@ class UpSampling2D(Layer):
     def __init__(self, size=(2, 2), data_format=None, interpolation="nearest", **kwargs):
         super().__init__(**kwargs)
         where = f"UpSampling2D '{self.name}'"
-        if data_format not in (None, "channels_last"):
-            raise ValueError(f"{where}: only data_format='channels_last' is supported")
-        if interpolation not in ("nearest", "bilinear"):
-            raise ValueError(f"{where}: interpolation must be 'nearest' or 'bilinear', got {interpolation!r}")
-        size = (size, size) if isinstance(size, int) else tuple(size)
-        if len(size) != 2 or not all(isinstance(s, int) and s >= 1 for s in size):
-            raise ValueError(f"{where}: size must be a positive int or 2 positive ints, got {size!r}")
-        self.size, self.interpolation = size, interpolation
+        check_channels_last(data_format, where)
+        self.size = normalize_tuple(size, 2, "size", where)
+        self.interpolation = one_of(interpolation, INTERPOLATIONS, "interpolation", where)
         self.input_spec = InputSpec(ndim=4)
 
     def call(self, inputs):

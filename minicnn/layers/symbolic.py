@@ -5,12 +5,18 @@ Calling a layer on KerasTensors does not compute anything; it builds the layer
 for that shape, works out the output shape and records a ``Node`` (this layer
 was applied to these inputs and gave these outputs). ``Model(inputs, outputs)``
 later walks the nodes back from the outputs to find what to run, in order.
+
+``x + y`` on two KerasTensors records an ``Add`` layer, as in Keras. This module
+imports no layer module (the layers build on it, so that would be a circle):
+``merging.py``, where ``Add`` is defined, names it in ``KerasTensor.add_layer``.
 """
 from __future__ import annotations
 
 
 class KerasTensor:
     """A placeholder with a shape (batch axis ``None``) and a dtype."""
+
+    add_layer = None  # the layer class ``x + y`` applies: layers.Add, set by merging.py
 
     def __init__(self, shape, dtype="float32", node=None, index=0, name=None):
         self.shape = tuple(shape)
@@ -27,12 +33,11 @@ class KerasTensor:
         return f"<KerasTensor shape={self.shape}, dtype={self.dtype}, name={self.name}>"
 
     def __add__(self, other):
-        from .merging import Add  # noqa: PLC0415 - merging builds on this module
-
-        return Add()([self, other])
-
-    def __radd__(self, other):
-        return self.__add__(other)
+        """``x + y`` is ``layers.Add()([x, y])``: a new Add layer in the graph.
+        Only two symbolic tensors add up (not a tensor and a number)."""
+        if not isinstance(other, KerasTensor):
+            return NotImplemented
+        return self.add_layer()([self, other])
 
 
 class Node:
@@ -51,10 +56,6 @@ class Node:
     @property
     def output_tensors(self) -> list:
         return list(self.outputs) if isinstance(self.outputs, (list, tuple)) else [self.outputs]
-
-    @property
-    def parent_nodes(self) -> list:
-        return [t.node for t in self.input_tensors if t.node is not None]
 
 
 def is_symbolic(x) -> bool:

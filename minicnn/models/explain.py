@@ -12,7 +12,10 @@ much*. For every layer it prints
   for every output value (``out_h·out_w·c_out`` values); a Dense layer
   ``in·units``. Biases, activations and pooling are not counted (a few percent),
   as papers count "Mult-Adds"; 1 MAC = 2 FLOP;
-* the activation memory: the output values of one image and their bytes.
+* the activation memory: the output values of one image and their bytes;
+* for two layers that run as one fused Function (a Conv2D(relu) and the
+  MaxPooling2D after it in a Sequential, ``Sequential.fused_pairs``), a line
+  saying so on both.
 
 Then the totals for one forward pass and for one training step. A training step
 runs every GEMM three times — forward, dL/dW and dL/dx (``minicnn/ops/conv.py``)
@@ -30,7 +33,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..ops.shapes import effective_kernel, output_length, same_padding
-from .summary import format_shape, readable_bytes
+from .summary import format_shape, fusion_note, readable_bytes
 
 
 @dataclass
@@ -38,7 +41,7 @@ class LayerExplanation:
     """The worked numbers of one layer, for one image."""
 
     name: str
-    kind: str
+    kind: str  # the layer's class name, as summary() shows it
     input_shape: object
     output_shape: object
     size_lines: list[str] = field(default_factory=list)
@@ -50,6 +53,7 @@ class LayerExplanation:
     itemsize: int = 4
     im2col_values: int = 0  # size of the column matrix a Conv2D keeps for backward (reference kernels)
     trainable_params: int = 0
+    fusion: str = ""  # the fused pair this layer is part of (``summary.fusion_note``), if any
     children: list["LayerExplanation"] = field(default_factory=list)
 
 
@@ -140,11 +144,11 @@ def _conv(layer, ex: LayerExplanation):
     _, oh, ow, c_out = ex.output_shape
     ex.size_lines = window_size_lines(ex.input_shape, layer.kernel_size, layer.strides, layer.padding,
                                       layer.dilation_rate)
-    if hasattr(layer, "depth_multiplier"):  # one k×k filter per input channel (× m): no channel mixing
+    if layer.kind != "conv":  # one k×k filter per input channel (× m): no channel mixing
         m = layer.depth_multiplier
         ex.im2col_values = oh * ow * kh * kw * c_in
         numbers = f"{kh}·{kw}·{c_in}·{m}"
-        if hasattr(layer, "filters"):  # SeparableConv2D: then a 1×1 Conv2D mixes the c_in·m channels
+        if layer.kind == "separable_conv":  # then a 1×1 Conv2D mixes the c_in·m channels
             mid = c_in * m
             ex.param_formula = (f"{k2}·c_in·m + c_in·m·filters{' + filters' if layer.use_bias else ''} = "
                                 f"{numbers} + {mid}·{c_out}{f' + {c_out}' if layer.use_bias else ''} = {ex.params:,}")
@@ -168,7 +172,7 @@ def _conv(layer, ex: LayerExplanation):
 def _pool(layer, ex: LayerExplanation):
     kh, kw = layer.pool_size
     ex.size_lines = window_size_lines(ex.input_shape, layer.pool_size, layer.strides, layer.padding)
-    op = "max" if "Max" in ex.kind else "mean"
+    op = "max" if layer.kind == "max_pool" else "mean"
     ex.mac_formula = f"none: a {op} over each {kh}×{kw} window ({kh * kw} reads per output value), no weights"
 
 
@@ -202,21 +206,12 @@ def _global_pool(layer, ex: LayerExplanation):
     ex.size_lines = [f"one value per channel: {h}×{w} pixels → 1, {c} channels stay"]
 
 
-def _rule_for(layer):
-    if hasattr(layer, "kernel_size") and hasattr(layer, "dilation_rate"):
-        return _conv
-    if hasattr(layer, "pool_size"):
-        return _pool
-    if hasattr(layer, "units"):
-        return _dense
-    kind = type(layer).__name__
-    if kind == "Flatten":
-        return _flatten
-    if kind.startswith("Global"):
-        return _global_pool
-    if kind == "ZeroPadding2D":
-        return _zero_padding
-    return None
+# The rule that works out a layer's numbers, by the kind the layer declares (``Layer.kind``).
+RULES = {
+    "conv": _conv, "depthwise_conv": _conv, "separable_conv": _conv,
+    "max_pool": _pool, "average_pool": _pool, "global_pool": _global_pool,
+    "dense": _dense, "flatten": _flatten, "zero_padding": _zero_padding,
+}
 
 
 # -- walking a model -------------------------------------------------------------------
@@ -248,12 +243,12 @@ def explain_layer(layer) -> LayerExplanation:
     ex.trainable_params = sum(w.size for w in layer.trainable_weights) if layer.built else 0
     ex.activations = _per_image(out_shape)
     ex.param_formula = _weights_formula(layer) if layer.built else "not built"
-    rule = _rule_for(layer)
+    rule = RULES.get(layer.kind)
     single = isinstance(in_shape, tuple) and isinstance(out_shape, tuple)
     if rule is not None and single:
         rule(layer, ex)
-    elif getattr(layer, "_tracked", None):  # a custom layer or nested model: its parts do the work
-        ex.children = [explain_layer(sub) for sub in _sublayers(layer) if sub.input_shape is not None]
+    elif layer._tracked:  # a custom layer or nested model: its parts do the work
+        ex.children = _explain_sublayers(layer, [sub for sub in _sublayers(layer) if sub.input_shape is not None])
         ex.macs = sum(c.macs for c in ex.children)
         ex.im2col_values = sum(c.im2col_values for c in ex.children)
         ex.mac_formula = f"sum over its {len(ex.children)} sublayers = {ex.macs:,}"
@@ -262,7 +257,15 @@ def explain_layer(layer) -> LayerExplanation:
 
 
 def _sublayers(layer):
-    return [l for l in getattr(layer, "layers", None) or layer._tracked if type(l).__name__ != "InputLayer"]
+    return [l for l in getattr(layer, "layers", None) or layer._tracked if l.kind != "input"]
+
+
+def _explain_sublayers(container, sublayers) -> list[LayerExplanation]:
+    """Each of ``container``'s sublayers explained; the pairs it runs as one Function say so."""
+    explained = {id(sub): explain_layer(sub) for sub in sublayers}
+    for first, second in container.fused_pairs():
+        explained[id(first)].fusion = explained[id(second)].fusion = fusion_note(first, second)
+    return list(explained.values())
 
 
 def _flatten_tree(items):
@@ -276,7 +279,7 @@ def explain_model(model) -> ModelExplanation:
     if not model.built:
         raise ValueError(f"Model '{model.name}' is not built: give it an Input, call it on data "
                          "or call build(input_shape) before explain().")
-    layers = [explain_layer(layer) for layer in _sublayers(model)]
+    layers = _explain_sublayers(model, _sublayers(model))
     weight_grad = input_grad = 0
     learning_below = False  # is there a trainable layer below this one?
     for ex in layers:
@@ -328,6 +331,8 @@ def _layer_lines(ex: LayerExplanation, indent: str = "") -> list[str]:
     values = f"{'·'.join(str(s) for s in dims)} = " if len(dims) > 1 else ""
     field_lines("activations", [f"{values}{ex.activations:,} values = "
                                 f"{readable_bytes(ex.activations * ex.itemsize)} per image"])
+    if ex.fusion:
+        field_lines("fused", [ex.fusion])
     for child in ex.children:
         lines += _layer_lines(child, indent + "    ")
     return lines

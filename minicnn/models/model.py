@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..autograd import no_grad
-from ..layers.base import InputSpec, Layer, training_scope, unique_name
+from ..layers.base import InputSpec, Layer, to_snake_case, training_scope, unique_name
 from ..layers.symbolic import KerasTensor
 from .functional import keras_layer_order, run_graph, topological_nodes
 from .explain import print_explanation
@@ -32,8 +32,6 @@ class Model(Trainer, Layer):
         return "functional" if type(self) is Model else self._snake_name()
 
     def _snake_name(self):
-        from ..layers.base import to_snake_case  # noqa: PLC0415
-
         return to_snake_case(type(self).__name__)
 
     # -- functional graph ----------------------------------------------------------

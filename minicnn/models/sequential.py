@@ -77,17 +77,34 @@ class Sequential(Model):
             self.build(shapes)
         Layer._ensure_built(self, shapes)
 
+    def _steps(self) -> list[tuple[Layer, Layer | None]]:
+        """The stack as ``call`` runs it: ``(layer, None)`` for a layer on its own,
+        ``(layer, next_layer)`` for two neighbours that run as one Function
+        (``Layer.fuses_with``: a Conv2D(relu) and the MaxPooling2D after it)."""
+        steps, stack, i = [], self._stack, 0
+        while i < len(stack):
+            if i + 1 < len(stack) and stack[i].fuses_with(stack[i + 1]):
+                steps.append((stack[i], stack[i + 1]))
+                i += 2
+            else:
+                steps.append((stack[i], None))
+                i += 1
+        return steps
+
+    def fused_pairs(self) -> list[tuple[Layer, Layer]]:
+        """The neighbouring layers that run as one fused Function
+        (``ops/conv_pool.py``); ``summary()`` and ``explain()`` list them."""
+        return [(layer, fused) for layer, fused in self._steps() if fused is not None]
+
     def call(self, inputs, training=None):
         if self._input_tensor is not None:
             check_input_against(self.name, self._input_tensor, inputs)
-        x, stack, i = inputs, self._stack, 0
-        while i < len(stack):
-            if i + 1 < len(stack) and stack[i].fuses_with(stack[i + 1]):
-                x = stack[i](x, training=training, max_pool=stack[i + 1])  # two layers, one Function
-                i += 2
+        x = inputs
+        for layer, fused in self._steps():
+            if fused is None:
+                x = layer(x, training=training)
             else:
-                x = stack[i](x, training=training)
-                i += 1
+                x = layer(x, training=training, max_pool=fused)  # two layers, one Function
         return x
 
     def compute_output_shape(self, input_shape):

@@ -8,6 +8,11 @@
 
 Param counts are the sizes of each layer's weights; the memory in brackets is
 their size in bytes in the weights' dtype.
+
+Below Keras' table and totals, one line per pair of layers that run as one
+fused Function (``Sequential.fused_pairs``), e.g.
+
+     conv2d (Conv2D) + max_pooling2d (MaxPooling2D) run as one fused Function (minicnn/ops/conv_pool.py)
 """
 from __future__ import annotations
 
@@ -34,6 +39,12 @@ def format_shape(shape) -> str:
     if isinstance(shape, list):
         return ", ".join(format_shape(s) for s in shape)
     return "(" + ", ".join("None" if s is None else str(s) for s in shape) + (",)" if len(shape) == 1 else ")")
+
+
+def fusion_note(first, second) -> str:
+    """How ``summary()`` and ``explain()`` say that two layers run as one Function."""
+    return (f"{first.name} ({type(first).__name__}) + {second.name} ({type(second).__name__}) "
+            "run as one fused Function (minicnn/ops/conv_pool.py)")
 
 
 def _graph_nodes(model):
@@ -131,6 +142,10 @@ def summary_lines(model) -> list[str]:
     lines.append(f" Total params: {total(weights)}")
     lines.append(f" Trainable params: {total(trainable)}")
     lines.append(f" Non-trainable params: {total(frozen)}")
+    pairs = model.fused_pairs()
+    if pairs:
+        lines.append("")
+        lines += [" " + fusion_note(first, second) for first, second in pairs]
     return lines
 
 
