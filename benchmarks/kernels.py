@@ -125,15 +125,15 @@ def format_table(rows) -> str:
 def first_call_seconds() -> dict:
     """Seconds the first Numba call of each kernel takes in this process
     (loading from the on-disk cache, or compiling if there is none)."""
-    from minicnn.ops.kernels import numba_cpu  # noqa: PLC0415
+    from minicnn.ops.kernels import numba_conv, numba_cpu  # noqa: PLC0415
 
     geom = WindowGeometry.make(8, 8, (3, 3), (1, 1), "same")
     pool = WindowGeometry.make(8, 8, (2, 2), (2, 2), "valid")
     x = np.ones((2, 8, 8, 4), np.float32)
     w = np.ones(16, np.float32)
     calls = {
-        "im2col": lambda: numba_cpu.im2col(x, geom),
-        "col2im": lambda: numba_cpu.col2im(np.ones((128, 36), np.float32), x.shape, geom),
+        "im2col": lambda: numba_conv.im2col(x, geom),
+        "col2im": lambda: numba_conv.col2im(np.ones((128, 36), np.float32), x.shape, geom),
         "maxpool_forward": lambda: numba_cpu.maxpool_forward(x, pool),
         "maxpool_backward": lambda: numba_cpu.maxpool_backward(
             np.ones((2, 4, 4, 4), np.float32), np.zeros((2, 4, 4, 4), np.uint8), x.shape, pool),

@@ -21,7 +21,7 @@ from minicnn.autograd import Tensor
 from minicnn.ops import kernels
 from minicnn.ops.conv import conv2d_reference_backward, conv2d_reference_forward
 from minicnn.ops.dense import dense_reference_backward, dense_reference_forward
-from minicnn.ops.kernels import numba_conv, threads
+from minicnn.ops.kernels import numba_conv, numba_dense, threads
 from minicnn.ops.shapes import WindowGeometry
 from test_kernels_numba import close, data, geometry, window
 
@@ -115,8 +115,8 @@ def test_dense_matches_the_reference(rows, features, extra_units, relu, has_bias
     y_ref = dense_reference_forward(x, w, b, relu)
     ref = dense_reference_backward(grad, x, w, y_ref, relu, needs)
     with split(parts, 1 << 20):
-        y = numba_conv.dense_forward(x, w, b, relu)
-        ours = numba_conv.dense_backward(grad, x, w, y_ref, relu, needs)
+        y = numba_dense.dense_forward(x, w, b, relu)
+        ours = numba_dense.dense_backward(grad, x, w, y_ref, relu, needs)
     assert_matches((y, *ours), (y_ref, *ref))
 
 

@@ -18,7 +18,7 @@ from minicnn.ops import activation_ops, kernels
 from minicnn.ops.conv import conv2d
 from minicnn.ops import im2col as windows
 from minicnn.ops import pool
-from minicnn.ops.kernels import numba_conv, numba_cpu
+from minicnn.ops.kernels import numba_conv, numba_cpu, numba_dense
 from minicnn.ops.pool import avg_pool2d, max_pool2d
 from minicnn.ops.shapes import WindowGeometry
 from minicnn.optimizers import Adam
@@ -74,7 +74,7 @@ def test_every_cpu_override_is_the_numba_kernel_and_numpy_turns_them_off():
     named in ``kernels.FAST_PATHS`` is the Numba function these tests check,
     and ``MINICNN_KERNELS=numpy`` turns every one off."""
     x = np.zeros(3, np.float32)
-    modules = {"numba_cpu": numba_cpu, "numba_conv": numba_conv}
+    modules = {"numba_cpu": numba_cpu, "numba_conv": numba_conv, "numba_dense": numba_dense}
     for name, (cpu_module, _) in kernels.FAST_PATHS.items():
         with kernels.use("numba"):
             assert kernels.fast_kernel(name, x) is getattr(modules[cpu_module], name)
@@ -87,9 +87,9 @@ def test_every_cpu_override_is_the_numba_kernel_and_numpy_turns_them_off():
 def test_im2col_and_col2im(p):
     g = geometry(p)
     x = data(p, p["n"], p["h"], p["w"], p["c"])
-    np.testing.assert_array_equal(numba_cpu.im2col(x, g), reference(windows.im2col, x, g))
+    np.testing.assert_array_equal(numba_conv.im2col(x, g), reference(windows.im2col, x, g))
     cols = data(p, p["n"] * g.out_h * g.out_w, p["kh"] * p["kw"] * p["c"])
-    close(numba_cpu.col2im(cols, x.shape, g), reference(windows.col2im, cols, x.shape, g))
+    close(numba_conv.col2im(cols, x.shape, g), reference(windows.col2im, cols, x.shape, g))
 
 
 @SETTINGS

@@ -10,12 +10,12 @@ which one runs:
 override name               CPU (``MINICNN_KERNELS=numba``,   GPU (CuPy arrays)
                             the default)
 ==========================  ===============================  =======================
-im2col, col2im              numba_cpu.py                      cupy_gpu.py
+im2col, col2im              numba_conv.py                     cupy_gpu.py
 maxpool_*, avgpool_*        numba_cpu.py                      cupy_gpu.py
 relu_forward/_backward      numba_cpu.py                      cupy_gpu.py
 adam_update                 numba_cpu.py                      cupy_gpu.py
 conv2d_forward/_backward    numba_conv.py                     (reference: cuBLAS GEMMs)
-dense_forward/_backward     numba_conv.py                     (reference: cuBLAS GEMMs)
+dense_forward/_backward     numba_dense.py                    (reference: cuBLAS GEMMs)
 conv2d_relu_maxpool_*       numba_conv.py (2x2 pools)         (reference)
 ==========================  ===============================  =======================
 
@@ -43,8 +43,8 @@ from . import threads
 
 # override name -> (CPU module, GPU module); None: that side runs the reference
 FAST_PATHS = {
-    "im2col": ("numba_cpu", "cupy_gpu"),
-    "col2im": ("numba_cpu", "cupy_gpu"),
+    "im2col": ("numba_conv", "cupy_gpu"),
+    "col2im": ("numba_conv", "cupy_gpu"),
     "maxpool_forward": ("numba_cpu", "cupy_gpu"),
     "maxpool_backward": ("numba_cpu", "cupy_gpu"),
     "avgpool_forward": ("numba_cpu", "cupy_gpu"),
@@ -54,8 +54,8 @@ FAST_PATHS = {
     "adam_update": ("numba_cpu", "cupy_gpu"),
     "conv2d_forward": ("numba_conv", None),
     "conv2d_backward": ("numba_conv", None),
-    "dense_forward": ("numba_conv", None),
-    "dense_backward": ("numba_conv", None),
+    "dense_forward": ("numba_dense", None),
+    "dense_backward": ("numba_dense", None),
     "conv2d_relu_maxpool_forward": ("numba_conv", None),
     "conv2d_relu_maxpool_backward": ("numba_conv", None),
 }

@@ -1,8 +1,9 @@
-"""Conv2D and Dense on the CPU: the reference's GEMMs, cut into cache-sized pieces.
+"""Conv2D on the CPU: the reference's im2col + GEMM, cut into cache-sized pieces.
 
 Overrides (``kernels/__init__.py`` chooses them): ``conv2d_forward``/``_backward``
-for ``ops/conv.py``, ``dense_forward``/``_backward`` for ``ops/dense.py``,
-``conv2d_relu_maxpool_forward``/``_backward`` for ``ops/conv_pool.py``.
+for ``ops/conv.py``, ``conv2d_relu_maxpool_forward``/``_backward`` for
+``ops/conv_pool.py``, and ``im2col``/``col2im`` for ``ops/im2col.py`` (the
+compiled window copies everything here is built on).
 
 The reference builds one im2col matrix for the whole batch (38 MB for the
 seed CNN's second layer at batch 128), writes it to memory, reads it back for
@@ -22,9 +23,9 @@ backward, per chunk::
     cols  = im2col(x[chunk])             recomputed: cheaper than keeping it
     dw   += cols.T @ g'
 
-A Dense layer's GEMM runs here too: as the pointwise case of the chunk loop
-(one pixel per image), or, when its weight matrix is at least as large as its
-input, split over the weights instead of the images (``dense_forward``).
+Every loop is a serial loop over the images it is given (``threads`` hands
+each core its own), reads padding implicitly (a bounds test instead of a padded
+copy), and is compiled once per dtype and cached on disk.
 
 Nothing the size of the whole im2col matrix is allocated, and the forward
 pass keeps no im2col matrix for backward, except a narrow one (a first layer
@@ -38,9 +39,155 @@ import numpy as np
 from numba import njit
 
 from ..shapes import WindowGeometry
-from .numba_cpu import _JIT, _col2im, _im2col, _maxpool_2x2, _maxpool_2x2_backward
-from .threads import over_batch
+from .threads import launch, over_batch
 
+# error_model="numpy": a division by zero gives inf or nan, as in NumPy, instead
+# of Python's ZeroDivisionError; without that test in every division the
+# compiler can turn loops that divide (Adam's update) into vector instructions.
+# fastmath=False keeps IEEE float semantics, the same as NumPy's.
+_JIT = dict(nogil=True, fastmath=False, error_model="numpy", cache=True)
+
+# -- im2col / col2im: the windows, copied without a padded copy of the image ---------------
+@njit(inline="always")
+def _span(pos, k, stride, dilation, pad, size):
+    """Offsets i in [first, stop) whose pixel pos·stride + i·dilation - pad lies
+    inside the image (0 <= pixel < size): the real, unpadded cells of a window."""
+    start = pos * stride - pad
+    first = max(0, (-start + dilation - 1) // dilation)
+    stop = min(k, (size - start + dilation - 1) // dilation)
+    return first, max(first, stop)
+
+
+@njit(inline="always")
+def _copy_run(cols, row, dst, image_rows, b, r, src, count):
+    """cols[row, dst:dst+count] = image_rows[b, r, src:src+count], with unsigned
+    offsets (see ``_im2col``)."""
+    dst, src = np.uint64(dst), np.uint64(src)
+    for k in range(np.uint64(count)):
+        cols[row, dst + k] = image_rows[b, r, src + k]
+
+
+@njit(**_JIT)
+def _im2col(x, cols, kh, kw, sh, sw, dh, dw, top, left, oh, ow):
+    """Row (b, y, xo) of cols = the window of output pixel (y, xo) of image b,
+    zeros where it hangs over the edge. An image row is seen as one run of w·c
+    values; with dilation 1 a window row is then one run copied as a whole.
+
+    The run offsets are unsigned on purpose: Numba wraps a negative index
+    around (as Python does), so with a signed offset every copied value is
+    tested, and the loop is not vectorised."""
+    n, h, w, c = x.shape
+    image_rows = x.reshape(n, h, w * c)
+    for b in range(n):
+        for y in range(oh):
+            i0, i1 = _span(y, kh, sh, dh, top, h)
+            for xo in range(ow):
+                row = (b * oh + y) * ow + xo
+                j0, j1 = _span(xo, kw, sw, dw, left, w)
+                for i in range(kh):
+                    start = i * kw * c
+                    if i < i0 or i >= i1:  # the whole window row is padding
+                        for k in range(kw * c):
+                            cols[row, start + k] = 0
+                        continue
+                    r = y * sh + i * dh - top
+                    for k in range(j0 * c):
+                        cols[row, start + k] = 0
+                    if dw == 1:  # the window row's cells lie side by side in the image row
+                        _copy_run(cols, row, start + j0 * c, image_rows, b, r, (xo * sw + j0 - left) * c, (j1 - j0) * c)
+                    else:
+                        for j in range(j0, j1):
+                            _copy_run(cols, row, start + j * c, image_rows, b, r, (xo * sw + j * dw - left) * c, c)
+                    for k in range(j1 * c, kw * c):
+                        cols[row, start + k] = 0
+
+
+def im2col(x, geom: WindowGeometry):
+    kh, kw = geom.kernel
+    cols = np.empty((x.shape[0] * geom.out_h * geom.out_w, kh * kw * x.shape[3]), dtype=x.dtype)
+    launch(_im2col, x.shape[0], (np.ascontiguousarray(x), cols), *geom.as_ints())
+    return cols
+
+
+@njit(inline="always")
+def _add_run(dst, src):
+    """dst += src over two 1-D runs of equal length (the compiler vectorises this)."""
+    for k in range(dst.size):
+        dst[k] += src[k]
+
+
+@njit(**_JIT)
+def _col2im(cols, out, kh, kw, sh, sw, dh, dw, top, left, oh, ow):
+    """out = the sum of each row of cols put back onto the window it came from.
+
+    Each image of ``out`` is zeroed just before its windows are added, so it is
+    still in the cache when they are (zeroing all of ``out`` first costs a pass
+    over memory). An image row is seen as one run of w·c values: with dilation
+    1 the cells of a window row lie side by side there, as they do in the row
+    of cols, so each window row is one addition of two runs, which the
+    compiler vectorises (a run per pixel, or 4-D indexing, is not)."""
+    n, h, w, c = out.shape
+    image_rows = out.reshape(n, h, w * c)
+    for b in range(n):
+        image = image_rows[b].reshape(-1)
+        for k in range(image.size):
+            image[k] = 0
+        for y in range(oh):
+            i0, i1 = _span(y, kh, sh, dh, top, h)
+            for xo in range(ow):
+                window = cols[(b * oh + y) * ow + xo]
+                j0, j1 = _span(xo, kw, sw, dw, left, w)
+                for i in range(i0, i1):
+                    image_row = image_rows[b, y * sh + i * dh - top]
+                    if dw == 1:
+                        first = (xo * sw + j0 - left) * c
+                        _add_run(image_row[first:first + (j1 - j0) * c], window[(i * kw + j0) * c:(i * kw + j1) * c])
+                    else:
+                        for j in range(j0, j1):
+                            first = (xo * sw + j * dw - left) * c
+                            _add_run(image_row[first:first + c], window[(i * kw + j) * c:(i * kw + j + 1) * c])
+
+
+def col2im(cols, x_shape, geom: WindowGeometry):
+    out = np.empty(x_shape, dtype=cols.dtype)
+    launch(_col2im, out.shape[0], (np.ascontiguousarray(cols), out), *geom.as_ints())
+    return out
+
+
+@njit(**_JIT)
+def _maxpool_2x2(x, out, arg):
+    """The common case (2x2 window, stride 2, no padding): no bounds tests."""
+    n, oh, ow, c = out.shape
+    for b in range(n):
+        for y in range(oh):
+            for xo in range(ow):
+                for ch in range(c):
+                    best, cell = x[b, 2 * y, 2 * xo, ch], 0
+                    for k in range(1, 4):
+                        v = x[b, 2 * y + k // 2, 2 * xo + k % 2, ch]
+                        if v > best or (v != v and best == best):
+                            best, cell = v, k
+                    out[b, y, xo, ch] = best
+                    arg[b, y, xo, ch] = cell
+
+
+@njit(**_JIT)
+def _maxpool_2x2_backward(g, arg, out):
+    """2x2 stride-2 windows tile the image: every input cell is written once
+    (the winner gets the gradient, the rest 0), so ``out`` needs no zeroing."""
+    n, h, w, c = out.shape
+    _, oh, ow, _ = g.shape
+    for b in range(n):
+        for y in range(oh):
+            for xo in range(ow):
+                for k in range(4):
+                    for ch in range(c):
+                        out[b, 2 * y + k // 2, 2 * xo + k % 2, ch] = g[b, y, xo, ch] if arg[b, y, xo, ch] == k else 0
+        out[b, 2 * oh:, :, :] = 0  # an odd last row / column belongs to no window
+        out[b, :, 2 * ow:, :] = 0
+
+
+# -- the Conv2D chunk loops ----------------------------------------------------------------
 CHUNK_BYTES = 1 << 20  # im2col buffer per chunk: fits a core's L2 cache
 KEEP_NARROW_COLS = 32  # keep im2col matrices this narrow (e.g. 3x3 over RGB: 27) for backward
 
@@ -169,69 +316,6 @@ def _backward(x, w, cols, geom: WindowGeometry, needs, dtype, slope_grad):
             gw += part_gw
     return (gx, gw.reshape(w.shape) if needs[1] else None,
             gb.astype(dtype) if needs[2] else None)
-
-
-# -- Dense --------------------------------------------------------------------------------
-ONE_PIXEL = WindowGeometry.make(1, 1, (1, 1), (1, 1), "valid")
-
-
-def _split_over_weights(x2, w) -> bool:
-    """Whether a Dense GEMM is split over its weights rather than its rows: when
-    the weight matrix is at least as large as the input. Split over rows, each
-    core would pack the whole weight matrix for a GEMM with few rows (the seed
-    CNN's 4096x128 Dense: 2 MB for 64 rows each); split over the weights'
-    columns (forward) and rows (backward), every core packs only its part."""
-    return w.size >= x2.size
-
-
-def dense_forward(x2, w, b, relu: bool):
-    """y = [relu](x2 @ w + b) for x2 (rows, F), as ``ops/dense.py``'s reference."""
-    x2 = np.ascontiguousarray(x2)
-    w = np.ascontiguousarray(w)
-    if not _split_over_weights(x2, w):  # many rows: the chunk loop over one-pixel images
-        y, _ = _forward(x2.reshape(-1, 1, 1, x2.shape[1]), w.reshape(1, 1, *w.shape), b, ONE_PIXEL,
-                        relu, pool=False, keep_cols=False)
-        return y.reshape(x2.shape[0], w.shape[1])
-    y = np.empty((x2.shape[0], w.shape[1]), dtype=np.result_type(x2, w))
-    bias = _bias(b, w.shape[1], y.dtype)
-
-    def part(lo, hi):  # output units lo..hi-1
-        np.matmul(x2, w[:, lo:hi], out=y[:, lo:hi])
-        if b is not None or relu:
-            _bias_relu(y[:, lo:hi], bias[lo:hi], b is not None, relu)
-
-    over_batch(part, w.shape[1], w.size)
-    return y
-
-
-def dense_backward(g2, x2, w, y2, relu: bool, needs):
-    """(dx, dw, db) of ``dense_forward``, as ``ops/dense.py``'s reference. Split
-    over the weights, dx and dw are cut along the input features f:
-    dx[:, f] = g @ w[f].T, dw[f] = x[:, f].T @ g."""
-    g2 = np.ascontiguousarray(g2)
-    x2 = np.ascontiguousarray(x2)
-    w = np.ascontiguousarray(w)
-    y2 = np.ascontiguousarray(y2) if relu else g2
-    if not _split_over_weights(x2, w):
-        def slope_grad(s, e, out, db):
-            _relu_grad_bias_sum(g2[s:e], y2[s:e], relu, out, db)
-
-        gx, gw, gb = _backward(x2.reshape(-1, 1, 1, x2.shape[1]), w.reshape(1, 1, *w.shape), None, ONE_PIXEL,
-                               needs, g2.dtype, slope_grad)
-        return (None if gx is None else gx.reshape(x2.shape), None if gw is None else gw.reshape(w.shape), gb)
-    slope_g, db = np.empty_like(g2), np.zeros(g2.shape[1], np.float64)
-    _relu_grad_bias_sum(g2, y2, relu, slope_g, db)
-    gx = np.empty(x2.shape, g2.dtype) if needs[0] else None
-    gw = np.empty(w.shape, g2.dtype) if needs[1] else None
-
-    def part(lo, hi):  # input features lo..hi-1
-        if needs[0]:
-            np.matmul(slope_g, w[lo:hi].T, out=gx[:, lo:hi])
-        if needs[1]:
-            np.matmul(x2[:, lo:hi].T, slope_g, out=gw[lo:hi])
-
-    over_batch(part, w.shape[0], w.size)
-    return gx, gw, (db.astype(g2.dtype) if needs[2] else None)
 
 
 # -- Conv2D ---------------------------------------------------------------------------------

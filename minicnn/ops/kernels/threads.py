@@ -124,3 +124,16 @@ def over_batch(work, n: int, size: int) -> list:
     if error is not None:
         raise error
     return [first] + [done[lo] for lo, _ in parts[1:]]
+
+
+def launch(loop, n, batch_arrays, *scalars):
+    """Run ``loop(*batch_arrays, *scalars)`` over the batch, split across the
+    cores (``over_batch``): the way a compiled loop over images runs. Each of ``batch_arrays`` is cut at the same
+    images: an array with k rows per image (cols has out_h·out_w) is cut
+    every k rows, so every thread gets the rows of its own images."""
+    size = max(a.size for a in batch_arrays)
+
+    def part(lo, hi):
+        loop(*(a[lo * (len(a) // n):hi * (len(a) // n)] for a in batch_arrays), *scalars)
+
+    over_batch(part, n, size)
