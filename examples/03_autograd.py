@@ -9,8 +9,8 @@
 # `backward()`, checks a Conv2D's gradients against central finite differences in float64, and opens
 # the tape of a real CNN after a forward pass to see what each Function keeps (and how much memory).
 #
-# Read next: `minicnn/autograd/tensor.py` (`Tensor.backward`), `minicnn/autograd/function.py`
-# (`Function.__call__`, `release`), `minicnn/autograd/math_ops.py` (`MatMul`, `unbroadcast`),
+# Read next: `minicnn/autograd/tensor.py` (`Function.__call__`, `release`, `Tensor`, `MatMul`,
+# `unbroadcast`), `minicnn/autograd/backprop.py` (the backward walk), `minicnn/autograd/math_ops.py`,
 # `minicnn/ops/conv.py` (`Conv2DFunction.backward`).
 #
 # Run: `python examples/03_autograd.py [--quick] [--out FOLDER]`
@@ -46,7 +46,7 @@ claim("scalar_grads_match", bool(float(x.grad) == 140.0 and float(y.grad) == 40.
 # ## 2. A tiny dense layer on paper
 # L = Σ relu(X·W + b). With the mask M = [X·W + b > 0] (1 where the ReLU lets the value through):
 # dL/dW = Xᵀ·M, dL/db = column sums of M, dL/dX = M·Wᵀ. Note b is added to every row (broadcast),
-# so its gradient sums over the rows — that is `unbroadcast` in math_ops.py.
+# so its gradient sums over the rows — that is `unbroadcast` in autograd/tensor.py.
 
 # %%
 rng = np.random.default_rng(0)
