@@ -18,7 +18,7 @@ from minicnn.ops import activation_ops, kernels
 from minicnn.ops.conv import conv2d
 from minicnn.ops import im2col as windows
 from minicnn.ops import pool
-from minicnn.ops.kernels import numba_conv, numba_cpu, numba_dense
+from minicnn.ops.kernels import numba_conv, numba_cpu, numba_dense, numba_depthwise
 from minicnn.ops.pool import avg_pool2d, max_pool2d
 from minicnn.ops.shapes import WindowGeometry
 from minicnn.optimizers import Adam
@@ -74,7 +74,8 @@ def test_every_cpu_override_is_the_numba_kernel_and_numpy_turns_them_off():
     named in ``kernels.FAST_PATHS`` is the Numba function these tests check,
     and ``MINICNN_KERNELS=numpy`` turns every one off."""
     x = np.zeros(3, np.float32)
-    modules = {"numba_cpu": numba_cpu, "numba_conv": numba_conv, "numba_dense": numba_dense}
+    modules = {"numba_cpu": numba_cpu, "numba_conv": numba_conv, "numba_dense": numba_dense,
+               "numba_depthwise": numba_depthwise}
     for name, (cpu_module, _) in kernels.FAST_PATHS.items():
         with kernels.use("numba"):
             assert kernels.fast_kernel(name, x) is getattr(modules[cpu_module], name)
@@ -137,17 +138,28 @@ def test_average_pooling(p):
 
 @SETTINGS
 @given(st.lists(st.integers(1, 6), min_size=1, max_size=4), st.integers(0, 99),
-       st.sampled_from([np.float32, np.float64]))
-def test_relu(shape, seed, dtype):
+       st.sampled_from([np.float32, np.float64]), st.sampled_from([None, 6.0, 0.5]), st.booleans())
+def test_relu(shape, seed, dtype, max_value, keep_mask):
+    """ReLU and ReLU6 against the reference code of ``activation_ops.ReLU``, at the
+    kinks (0 and the cap) and for NaN; the mask only when asked for."""
     rng = np.random.default_rng(seed)
-    x = rng.standard_normal(shape).astype(dtype)
+    x = (rng.standard_normal(shape) * 4).astype(dtype)
     x.flat[0] = 0.0  # the kink: slope 0, as the reference
-    y, mask = numba_cpu.relu_forward(x)
-    ref_y, ref_mask = np.maximum(x, 0), x > 0  # ReLU's reference (ops/activation_ops.py)
+    if x.size > 1:
+        x.flat[1] = 6.0 if max_value is None else max_value  # the cap: slope 0
+    if x.size > 2:
+        x.flat[2] = np.nan
+    reference_relu = activation_ops.ReLU(max_value=max_value)
+    with kernels.use("numpy"):
+        ref_y = reference_relu.forward(x)
+    y, mask = numba_cpu.relu_forward(x, max_value, keep_mask)
     np.testing.assert_array_equal(y, ref_y)
-    np.testing.assert_array_equal(mask, ref_mask)
+    if not keep_mask:
+        assert mask is None
+        return
+    np.testing.assert_array_equal(mask, reference_relu.slope)
     g = rng.standard_normal(shape).astype(dtype)
-    np.testing.assert_array_equal(numba_cpu.relu_backward(g, mask), g * ref_mask)
+    np.testing.assert_array_equal(numba_cpu.relu_backward(g, mask), g * reference_relu.slope)
 
 
 @SETTINGS

@@ -54,7 +54,7 @@ class SubclassedCNN(mc.Model):
 
 def summary_text(model):
     """The summary up to its totals, all Keras prints: the lines minicnn adds below
-    them, on layers that run fused, are checked in tests/test_fused_pairs.py."""
+    them, on layers that run fused, are checked in tests/test_fused_groups.py."""
     lines = []
     model.summary(print_fn=lambda line, *a, **k: lines.append(line))
     lines = "\n".join(lines).strip("\n").split("\n")

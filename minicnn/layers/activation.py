@@ -30,6 +30,11 @@ class ReLU(Layer):
         return activations.relu(inputs, negative_slope=self.negative_slope, max_value=self.max_value,
                                 threshold=self.threshold)
 
+    def as_relu(self):
+        if self.negative_slope == 0 and self.threshold == 0:
+            return True, self.max_value
+        return False, None
+
     def compute_output_shape(self, input_shape):
         return input_shape
 

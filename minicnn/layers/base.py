@@ -95,9 +95,10 @@ class Layer:
 
     * ``kind``: what the layer computes, in one word: "conv", "depthwise_conv",
       "separable_conv", "max_pool", "average_pool", "global_pool", "dense",
-      "flatten", "zero_padding", "input"; ``None`` (the default, and custom
-      layers) otherwise. ``explain()`` picks its worked formula by it
-      (``models/explain.py``).
+      "flatten", "zero_padding", "batch_norm", "input"; ``None`` (the default,
+      and custom layers) otherwise. ``explain()`` picks its worked formula by it
+      (``models/explain.py``), and a graph finds what it can fuse by it
+      (``models/fusion.py``).
     * ``draws_host_random_numbers``: True for a layer that draws random numbers
       on the host (NumPy) while training — Dropout, the Random* augmentations.
       A CUDA graph replays a step without running Python, so it cannot capture
@@ -306,10 +307,17 @@ class Layer:
         default; Conv2D(relu) followed by MaxPooling2D says yes."""
         return False
 
-    def fused_pairs(self) -> list:
-        """The (layer, next_layer) pairs among this layer's sublayers that run as
-        one Function. None here; a ``Sequential`` finds its own."""
+    def fused_groups(self) -> list:
+        """The groups of this layer's sublayers that run as one Function, each as
+        ``(layers, where)`` (``where``: the file that fuses them). None here; a
+        ``Sequential`` and a functional ``Model`` find their own."""
         return []
+
+    def as_relu(self) -> tuple[bool, float | None]:
+        """``(True, max_value)`` if this layer computes exactly ReLU (capped at
+        ``max_value``, or not: None), else ``(False, None)``. A graph fuses such
+        a layer into the convolution before it (``models/fusion.py``)."""
+        return False, None
 
     # -- calling ---------------------------------------------------------------
     def _ensure_built(self, shapes) -> None:

@@ -18,7 +18,7 @@ class Conv2D(Layer):
     How it runs: one Function (``ops/conv.py``), im2col + one GEMM, with the
     bias and a ReLU activation applied in the same pass. In a ``Sequential``,
     a Conv2D(activation='relu') directly followed by a MaxPooling2D runs
-    together with it as one Function: ``Sequential.fused_pairs``
+    together with it as one Function: ``Sequential.fused_groups``
     (``models/sequential.py``) finds the pair and ``call(max_pool=...)`` hands
     the pooling to ``ops/conv_pool.py``. The result is that of the two layers;
     ``summary()`` and ``explain()`` list the pairs that run this way. A
@@ -65,6 +65,18 @@ class Conv2D(Layer):
         y = conv2d(inputs, self.kernel, self.bias, self.strides, self.padding, self.dilation_rate,
                    layer=where, relu=fuse_relu)
         return y if fuse_relu else self.activation(y)
+
+    def call_fused(self, inputs, batch_norm=None, relu=False, max_value=None, pads=None):
+        """This convolution with its graph neighbours folded in (``models/fusion.py``):
+        a BatchNormalization in inference mode after it (into the kernel and
+        bias), a ReLU/ReLU6 after that (into the output pass), a ZeroPadding2D
+        before it (``pads``, into the window sweep). The layer's own activation
+        is linear here."""
+        kernel, bias = self.kernel, self.bias
+        if batch_norm is not None:
+            kernel, bias = batch_norm.fold_into(kernel, bias, (self.filters,))
+        return conv2d(self._to_tensor(inputs), kernel, bias, self.strides, self.padding, self.dilation_rate,
+                      layer=f"Conv2D '{self.name}'", relu=relu, max_value=max_value, pads=pads)
 
     def fuses_with(self, next_layer) -> bool:
         """Conv2D(activation='relu') then a layer that declares

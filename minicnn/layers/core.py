@@ -90,6 +90,13 @@ class Activation(Layer):
     def call(self, inputs):
         return self.activation(inputs)
 
+    def as_relu(self):
+        if self.activation is activations.relu:
+            return True, None
+        if self.activation is activations.relu6:
+            return True, 6.0
+        return False, None
+
     def compute_output_shape(self, input_shape):
         return input_shape
 

@@ -60,6 +60,16 @@ class DepthwiseConv2D(Layer):
     def call(self, inputs):
         return self.activation(self._depthwise(inputs, self.bias))
 
+    def call_fused(self, inputs, batch_norm=None, relu=False, max_value=None, pads=None):
+        """This depthwise convolution with its graph neighbours folded in, as
+        ``Conv2D.call_fused`` (``models/fusion.py``)."""
+        kernel, bias = self.depthwise_kernel, self.bias
+        if batch_norm is not None:
+            kernel, bias = batch_norm.fold_into(kernel, bias, kernel.shape[2:])
+        return depthwise_conv2d(self._to_tensor(inputs), kernel, bias, self.strides, self.padding,
+                                self.dilation_rate, layer=f"{type(self).__name__} '{self.name}'", relu=relu,
+                                max_value=max_value, pads=pads)
+
     def _spatial_out(self, h, w):
         out = [output_length(size, k, s, self.padding, d)
                for size, k, s, d in zip((h, w), self.kernel_size, self.strides, self.dilation_rate)]

@@ -26,6 +26,8 @@ from .base import InputSpec, Layer
 
 
 class BatchNormalization(Layer):
+    kind = "batch_norm"
+
     def __init__(self, axis=-1, momentum=0.99, epsilon=1e-3, center=True, scale=True,
                  beta_initializer="zeros", gamma_initializer="ones", moving_mean_initializer="zeros",
                  moving_variance_initializer="ones", beta_regularizer=None, gamma_regularizer=None, **kwargs):
@@ -85,6 +87,30 @@ class BatchNormalization(Layer):
             return out
         stats = (self.moving_mean.data.reshape(self._broadcast), self.moving_variance.data.reshape(self._broadcast))
         return BatchNormFunction(self._reduction_axes, self.epsilon, stats)(inputs, gamma, beta)
+
+    def inference_affine(self):
+        """(scale, shift), Tensors of shape (C,), with which this layer in
+        inference mode is x·scale + shift: scale = γ/sqrt(moving_var + ε),
+        shift = β - moving_mean·scale. Built from Tensor operations, so a
+        trainable γ or β gets its gradient through them (``models/fusion.py``
+        folds them into the convolution before this layer)."""
+        xp = get_array_module(self.moving_variance.data)
+        inv = Tensor(1.0 / xp.sqrt(self.moving_variance.data + self.moving_variance.dtype.type(self.epsilon)))
+        scale = inv if self.gamma is None else self.gamma * inv
+        shift = -self.moving_mean.data * scale
+        if self.beta is not None:
+            shift = shift + self.beta
+        return scale, shift
+
+    def fold_into(self, kernel, bias, channel_shape):
+        """The kernel and bias of a convolution followed by this layer in
+        inference mode, as one: w·s and b·s + t (s, t: ``inference_affine``),
+        with s laid out as ``channel_shape``, the kernel's output-channel axes
+        ((filters,) for Conv2D, (C, depth_multiplier) for DepthwiseConv2D)."""
+        scale, shift = self.inference_affine()
+        kernel = kernel * math_ops.reshape(scale, channel_shape)
+        bias = shift if bias is None else bias * scale + shift
+        return kernel, bias
 
     def compute_output_shape(self, input_shape):
         return input_shape

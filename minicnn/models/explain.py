@@ -14,8 +14,8 @@ much*. For every layer it prints
   as papers count "Mult-Adds"; 1 MAC = 2 FLOP;
 * the activation memory: the output values of one image and their bytes;
 * for two layers that run as one fused Function (a Conv2D(relu) and the
-  MaxPooling2D after it in a Sequential, ``Sequential.fused_pairs``), a line
-  saying so on both.
+  MaxPooling2D after it in a Sequential; a convolution, BatchNormalization and
+  ReLU in a graph: ``fused_groups``), a line saying so on each.
 
 Then the totals for one forward pass and for one training step. A training step
 runs every GEMM three times — forward, dL/dW and dL/dx (``minicnn/ops/conv.py``)
@@ -53,7 +53,7 @@ class LayerExplanation:
     itemsize: int = 4
     im2col_values: int = 0  # size of the column matrix a Conv2D keeps for backward (reference kernels)
     trainable_params: int = 0
-    fusion: str = ""  # the fused pair this layer is part of (``summary.fusion_note``), if any
+    fusion: str = ""  # the fused group this layer is part of (``summary.fusion_note``), if any
     children: list["LayerExplanation"] = field(default_factory=list)
 
 
@@ -263,8 +263,10 @@ def _sublayers(layer):
 def _explain_sublayers(container, sublayers) -> list[LayerExplanation]:
     """Each of ``container``'s sublayers explained; the pairs it runs as one Function say so."""
     explained = {id(sub): explain_layer(sub) for sub in sublayers}
-    for first, second in container.fused_pairs():
-        explained[id(first)].fusion = explained[id(second)].fusion = fusion_note(first, second)
+    for layers, where in container.fused_groups():
+        for layer in layers:
+            if id(layer) in explained:
+                explained[id(layer)].fusion = fusion_note(layers, where)
     return list(explained.values())
 
 

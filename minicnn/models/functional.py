@@ -7,6 +7,8 @@ keeping each intermediate result in a dictionary keyed by its KerasTensor.
 """
 from __future__ import annotations
 
+from .fusion import run_chain
+
 
 def topological_nodes(inputs, outputs) -> list:
     """Nodes between ``inputs`` and ``outputs``, producers before consumers."""
@@ -44,9 +46,24 @@ def _check_reachable(tensor, input_ids):
         )
 
 
-def run_graph(nodes, inputs, outputs, values: dict, training):
-    """Run ``nodes`` given ``values`` {id(input KerasTensor): Tensor}; return outputs."""
+def run_graph(nodes, inputs, outputs, values: dict, training, chains=()):
+    """Run ``nodes`` given ``values`` {id(input KerasTensor): Tensor}; return outputs.
+
+    ``chains`` (``fusion.plan_chains``) run as one convolution each where they
+    may in this call; their inner nodes are then skipped (only the chain reads
+    their outputs)."""
+    heads = {id(chain.nodes[0]): chain for chain in chains}
+    done_by_chain = set()
     for node in nodes:
+        if id(node) in done_by_chain:
+            continue
+        chain = heads.get(id(node))
+        if chain is not None:
+            fused = run_chain(chain, values, training)
+            if fused is not None:
+                values[id(chain.nodes[-1].output_tensors[0])] = fused
+                done_by_chain.update(id(n) for n in chain.nodes)
+                continue
         args = [values[id(t)] for t in node.input_tensors]
         kwargs = dict(node.kwargs)
         extra_args = kwargs.pop("_args", ())

@@ -14,6 +14,7 @@ from ..autograd import no_grad
 from ..layers.base import InputSpec, Layer, to_snake_case, training_scope, unique_name
 from ..layers.symbolic import KerasTensor
 from .functional import keras_layer_order, run_graph, topological_nodes
+from .fusion import plan_chains
 from .explain import print_explanation
 from .summary import print_summary
 from .training import Trainer
@@ -45,7 +46,7 @@ class Model(Trainer, Layer):
                 raise TypeError(f"Model inputs/outputs must come from Input() and layer calls, got {t!r}")
         nodes = topological_nodes(ins, outs)
         layers = keras_layer_order(ins, outs)
-        self._graph = {"inputs": ins, "outputs": outs, "nodes": nodes}
+        self._graph = {"inputs": ins, "outputs": outs, "nodes": nodes, "chains": plan_chains(nodes, outs)}
         self._layer_list = layers
         for layer in layers:
             if all(layer is not t for t in self._tracked):
@@ -65,6 +66,13 @@ class Model(Trainer, Layer):
         if self._graph is not None:
             return list(self._layer_list)
         return list(self._tracked)
+
+    def fused_groups(self) -> list:
+        """The chains of this graph that run as one convolution where they may
+        (``models/fusion.py``), as ``(layers, where)``."""
+        if self._graph is None:
+            return []
+        return [(tuple(chain.layers), "minicnn/models/fusion.py") for chain in self._graph.get("chains", ())]
 
     def get_layer(self, name=None, index=None) -> Layer:
         if index is not None:
@@ -108,7 +116,7 @@ class Model(Trainer, Layer):
         for kt, x in zip(g["inputs"], given):
             check_input_against(self.name, kt, x)
             values[id(kt)] = x
-        out = run_graph(g["nodes"], g["inputs"], g["outputs"], values, training)
+        out = run_graph(g["nodes"], g["inputs"], g["outputs"], values, training, g["chains"])
         return out[0] if self._single_output else out
 
     def compute_output_shape(self, input_shape):

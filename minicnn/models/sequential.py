@@ -59,7 +59,7 @@ class Sequential(Model):
         x = self._input_tensor
         for layer in self._stack:
             x = layer(x)
-        self._graph = {"inputs": [self._input_tensor], "outputs": [x], "nodes": []}
+        self._graph = {"inputs": [self._input_tensor], "outputs": [x], "nodes": [], "chains": []}
         self._single_input = self._single_output = True
         self.built = True
         self._input_shape = self._input_tensor.shape
@@ -91,10 +91,10 @@ class Sequential(Model):
                 i += 1
         return steps
 
-    def fused_pairs(self) -> list[tuple[Layer, Layer]]:
+    def fused_groups(self) -> list[tuple[tuple[Layer, Layer], str]]:
         """The neighbouring layers that run as one fused Function
         (``ops/conv_pool.py``); ``summary()`` and ``explain()`` list them."""
-        return [(layer, fused) for layer, fused in self._steps() if fused is not None]
+        return [((layer, fused), "minicnn/ops/conv_pool.py") for layer, fused in self._steps() if fused is not None]
 
     def call(self, inputs, training=None):
         if self._input_tensor is not None:

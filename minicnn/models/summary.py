@@ -10,7 +10,8 @@ Param counts are the sizes of each layer's weights; the memory in brackets is
 their size in bytes in the weights' dtype.
 
 Below Keras' table and totals, one line per pair of layers that run as one
-fused Function (``Sequential.fused_pairs``), e.g.
+fused Function (``fused_groups``: a Sequential's Conv2D(relu) + MaxPooling2D,
+a graph's convolution + BatchNormalization + ReLU), e.g.
 
      conv2d (Conv2D) + max_pooling2d (MaxPooling2D) run as one fused Function (minicnn/ops/conv_pool.py)
 """
@@ -41,10 +42,10 @@ def format_shape(shape) -> str:
     return "(" + ", ".join("None" if s is None else str(s) for s in shape) + (",)" if len(shape) == 1 else ")")
 
 
-def fusion_note(first, second) -> str:
-    """How ``summary()`` and ``explain()`` say that two layers run as one Function."""
-    return (f"{first.name} ({type(first).__name__}) + {second.name} ({type(second).__name__}) "
-            "run as one fused Function (minicnn/ops/conv_pool.py)")
+def fusion_note(layers, where) -> str:
+    """How ``summary()`` and ``explain()`` say that layers run as one Function (fused in ``where``)."""
+    names = " + ".join(f"{layer.name} ({type(layer).__name__})" for layer in layers)
+    return f"{names} run as one fused Function ({where})"
 
 
 def _graph_nodes(model):
@@ -142,10 +143,10 @@ def summary_lines(model) -> list[str]:
     lines.append(f" Total params: {total(weights)}")
     lines.append(f" Trainable params: {total(trainable)}")
     lines.append(f" Non-trainable params: {total(frozen)}")
-    pairs = model.fused_pairs()
-    if pairs:
+    groups = model.fused_groups()
+    if groups:
         lines.append("")
-        lines += [" " + fusion_note(first, second) for first, second in pairs]
+        lines += [" " + fusion_note(layers, where) for layers, where in groups]
     return lines
 
 

@@ -19,8 +19,10 @@ class ReLU(Function):
 
     Backward multiplies by the local slope: 1 where x passed through, 0 where it
     was cut (or capped at ``max_value``), ``negative_slope`` below the threshold.
-    Fast path for plain ReLU: ``kernels/numba_cpu.py::relu_forward``/``relu_backward``
-    (and ``kernels/cupy_gpu.py``), one pass writing y and the 0/1 mask.
+    For ReLU and ReLU6 the slope is a 0/1 mask, kept only when backward will
+    want it (not in inference). Fast path for those two:
+    ``kernels/numba_cpu.py::relu_forward``/``relu_backward`` (and ``kernels/cupy_gpu.py``),
+    one pass writing y and the mask.
     """
 
     def __init__(self, negative_slope=0.0, max_value=None, threshold=0.0):
@@ -28,14 +30,20 @@ class ReLU(Function):
 
     def forward(self, x):
         xp = get_array_module(x)
-        plain = self.negative_slope == 0 and self.max_value is None and self.threshold == 0
-        if plain:
+        keep = self.needs_input_grad is None or self.needs_input_grad[0]
+        if self.negative_slope == 0 and self.threshold == 0:  # ReLU, ReLU6
             fast = fast_kernel("relu_forward", x)
             if fast is not None:
-                y, self.slope = fast(x)
+                y, self.slope = fast(x, self.max_value, keep)
                 return y
-            self.slope = x > 0  # a 0/1 mask
-            return xp.maximum(x, 0)
+            y = xp.maximum(x, 0)
+            passed = x > 0
+            if self.max_value is not None:
+                cap = x.dtype.type(self.max_value)
+                xp.minimum(y, cap, out=y)
+                passed &= x < cap
+            self.slope = passed if keep else None
+            return y
         t = x.dtype.type(self.threshold)
         passed = x > t
         y = xp.where(passed, x, x.dtype.type(self.negative_slope) * (x - t))

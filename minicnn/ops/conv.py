@@ -27,8 +27,9 @@ from .kernels import fast_kernel
 from .shapes import WindowGeometry
 
 
-def conv2d_reference_forward(x, w, b, geom: WindowGeometry, relu: bool, keep_cols: bool = True):
-    """y = [relu](im2col(x) @ w_matrix + b), as (N, oh, ow, C_out).
+def conv2d_reference_forward(x, w, b, geom: WindowGeometry, relu: bool, keep_cols: bool = True, max_value=None):
+    """y = [relu](im2col(x) @ w_matrix + b), as (N, oh, ow, C_out); the ReLU
+    capped at ``max_value`` if one is given (ReLU6).
 
     Returns y and the im2col matrix ``cols`` that backward needs for dL/dw
     (None with ``keep_cols=False``: no weight gradient will be asked for).
@@ -42,18 +43,36 @@ def conv2d_reference_forward(x, w, b, geom: WindowGeometry, relu: bool, keep_col
     if b is not None:
         y += b
     if relu:
-        xp.maximum(y, 0, out=y)
+        relu_in_place(y, max_value)
     return y.reshape(x.shape[0], geom.out_h, geom.out_w, w.shape[-1]), (cols if keep_cols else None)
 
 
-def conv2d_reference_backward(g, x, w, y, cols, geom: WindowGeometry, relu: bool, needs):
+def relu_in_place(y, max_value=None):
+    """y = min(max(y, 0), max_value), in place: the ReLU fused into a layer's output."""
+    xp = get_array_module(y)
+    xp.maximum(y, 0, out=y)
+    if max_value is not None:
+        xp.minimum(y, y.dtype.type(max_value), out=y)
+
+
+def relu_slope(y, max_value=None):
+    """ReLU's slope read off its output y: 1 where 0 < y (and y < max_value), else 0.
+    No mask needs keeping: y itself is kept for backward."""
+    passed = y > 0
+    if max_value is not None:
+        passed &= y < y.dtype.type(max_value)
+    return passed
+
+
+def conv2d_reference_backward(g, x, w, y, cols, geom: WindowGeometry, relu: bool, needs, max_value=None):
     """Gradients (dx, dw, db) of ``conv2d_reference_forward``; ``needs`` says which to compute.
 
-    ReLU's slope is 1 where its output is positive and 0 elsewhere, so the fused
-    ReLU needs no mask: ``g * (y > 0)`` is the gradient before the ReLU.
+    ReLU's slope is 1 where its output is positive (and below the cap) and 0
+    elsewhere, so the fused ReLU needs no mask: ``g * relu_slope(y)`` is the
+    gradient before the ReLU.
     """
     if relu:
-        g = g * (y > 0)
+        g = g * relu_slope(y, max_value)
     g2 = g.reshape(-1, w.shape[-1])
     w2 = w.reshape(-1, w.shape[-1])
     gx = col2im(g2 @ w2.T, x.shape, geom) if needs[0] else None
@@ -65,28 +84,31 @@ def conv2d_reference_backward(g, x, w, y, cols, geom: WindowGeometry, relu: bool
 class Conv2DFunction(Function):
     """y = conv(x, w) (+ b), optionally followed by ReLU. Inputs: x, w[, b].
 
-    ReLU is fused in when the layer asks for it (``Conv2D(activation='relu')``):
-    adding the bias and cutting negatives then happen in one pass over y, and
-    backward reads the slope off y instead of keeping a mask. ``cols`` is the
+    ReLU is fused in when the layer asks for it (``Conv2D(activation='relu')``,
+    or a ReLU/ReLU6 layer after it in a graph run for inference, see
+    ``models/inference.py``): adding the bias and cutting negatives (and capping
+    at ``max_value``) then happen in one pass over y, and backward reads the
+    slope off y instead of keeping a mask. ``cols`` is the
     im2col matrix if forward kept one for backward (the reference does; the
     Numba kernels recompute it piece by piece and keep only narrow ones).
 
     Fast path: ``kernels/numba_conv.py::conv2d_forward``/``conv2d_backward``.
     """
 
-    def __init__(self, geom: WindowGeometry, relu: bool = False):
-        self.geom, self.relu = geom, relu
+    def __init__(self, geom: WindowGeometry, relu: bool = False, max_value=None):
+        self.geom, self.relu, self.max_value = geom, relu, max_value
 
     def forward(self, x, w, b=None):
         run = fast_kernel("conv2d_forward", x) or conv2d_reference_forward
-        y, self.cols = run(x, w, b, self.geom, self.relu, weight_grad_needed(self))
+        y, self.cols = run(x, w, b, self.geom, self.relu, weight_grad_needed(self), self.max_value)
         self.x, self.w = x, w
         self.y = y if self.relu else None
         return y
 
     def backward(self, g):
         run = fast_kernel("conv2d_backward", g) or conv2d_reference_backward
-        grads = run(g, self.x, self.w, self.y, self.cols, self.geom, self.relu, wanted_gradients(self))
+        grads = run(g, self.x, self.w, self.y, self.cols, self.geom, self.relu, wanted_gradients(self),
+                    self.max_value)
         return grads[:len(self.needs_input_grad)]
 
 
@@ -104,10 +126,12 @@ def wanted_gradients(fn) -> tuple[bool, bool, bool]:
 
 
 def conv2d(x, w, b=None, strides=(1, 1), padding="valid", dilation_rate=(1, 1), layer="conv2d",
-           relu=False):
+           relu=False, max_value=None, pads=None):
     """Convolve NHWC ``x`` with HWIO ``w`` (and add ``b``; with ``relu=True`` also
-    apply ReLU), differentiably."""
+    apply ReLU, capped at ``max_value``), differentiably. ``pads`` ((top,
+    bottom), (left, right)) adds explicit zero padding to a 'valid' window
+    (a ZeroPadding2D folded into the conv)."""
     geom = WindowGeometry.make(x.shape[1], x.shape[2], w.shape[:2], strides, padding,
-                               dilation_rate, layer=layer)
-    fn = Conv2DFunction(geom, relu)
+                               dilation_rate, layer=layer, pads=pads)
+    fn = Conv2DFunction(geom, relu, max_value)
     return fn(x, w) if b is None else fn(x, w, b)

@@ -53,15 +53,26 @@ class WindowGeometry:
     out_w: int
 
     @classmethod
-    def make(cls, in_h, in_w, kernel, strides, padding, dilation=(1, 1), layer="layer"):
-        """Compute the geometry, raising a clear error if the window does not fit."""
-        if padding == "same":
-            pads = (same_padding(in_h, kernel[0], strides[0], dilation[0]),
-                    same_padding(in_w, kernel[1], strides[1], dilation[1]))
+    def make(cls, in_h, in_w, kernel, strides, padding, dilation=(1, 1), layer="layer", pads=None):
+        """Compute the geometry, raising a clear error if the window does not fit.
+
+        ``pads`` ((top, bottom), (left, right)), with padding='valid', sweeps the
+        input as if that many zeros surrounded it: a ZeroPadding2D followed by a
+        'valid' window, without the padded copy."""
+        if pads is not None:
+            if padding != "valid":
+                raise ValueError(f"{layer}: explicit pads go with padding='valid', got {padding!r}")
+            pads = tuple(tuple(int(p) for p in side) for side in pads)
+            out_h = output_length(in_h + sum(pads[0]), kernel[0], strides[0], "valid", dilation[0])
+            out_w = output_length(in_w + sum(pads[1]), kernel[1], strides[1], "valid", dilation[1])
         else:
-            pads = ((0, 0), (0, 0))
-        out_h = output_length(in_h, kernel[0], strides[0], padding, dilation[0])
-        out_w = output_length(in_w, kernel[1], strides[1], padding, dilation[1])
+            if padding == "same":
+                pads = (same_padding(in_h, kernel[0], strides[0], dilation[0]),
+                        same_padding(in_w, kernel[1], strides[1], dilation[1]))
+            else:
+                pads = ((0, 0), (0, 0))
+            out_h = output_length(in_h, kernel[0], strides[0], padding, dilation[0])
+            out_w = output_length(in_w, kernel[1], strides[1], padding, dilation[1])
         if out_h < 1 or out_w < 1:
             kh, kw = (effective_kernel(k, d) for k, d in zip(kernel, dilation))
             raise ValueError(

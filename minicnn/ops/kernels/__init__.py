@@ -16,6 +16,7 @@ relu_forward/_backward      numba_cpu.py                      cupy_gpu.py
 adam_update                 numba_cpu.py                      cupy_gpu.py
 conv2d_forward/_backward    numba_conv.py                     (reference: cuBLAS GEMMs)
 dense_forward/_backward     numba_dense.py                    (reference: cuBLAS GEMMs)
+depthwise_forward/_backward numba_depthwise.py                (reference)
 conv2d_relu_maxpool_*       numba_conv.py (2x2 pools)         (reference)
 ==========================  ===============================  =======================
 
@@ -54,6 +55,8 @@ FAST_PATHS = {
     "adam_update": ("numba_cpu", "cupy_gpu"),
     "conv2d_forward": ("numba_conv", None),
     "conv2d_backward": ("numba_conv", None),
+    "depthwise_forward": ("numba_depthwise", None),
+    "depthwise_backward": ("numba_depthwise", None),
     "dense_forward": ("numba_dense", None),
     "dense_backward": ("numba_dense", None),
     "conv2d_relu_maxpool_forward": ("numba_conv", None),

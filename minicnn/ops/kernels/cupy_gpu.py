@@ -83,8 +83,13 @@ def avgpool_backward(grad, x_shape, geom: WindowGeometry):
     return out
 
 
-def relu_forward(x):
+def relu_forward(x, max_value=None, keep_mask=True):
+    """Plain ReLU: one CUDA kernel writing y and the mask. ReLU6: CuPy's clip
+    (and the mask, if backward will want it)."""
     x = cupy.ascontiguousarray(x)
+    if max_value is not None:
+        cap = x.dtype.type(max_value)
+        return cupy.clip(x, 0, cap), ((x > 0) & (x < cap) if keep_mask else None)
     y, mask = cupy.empty_like(x), cupy.empty(x.shape, dtype=cupy.bool_)
     cuda_kernels.relu_forward(device(x.reshape(-1)), device(y.reshape(-1)), device(mask.reshape(-1)), stream())
     return y, mask

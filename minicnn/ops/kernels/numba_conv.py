@@ -193,22 +193,27 @@ KEEP_NARROW_COLS = 32  # keep im2col matrices this narrow (e.g. 3x3 over RGB: 27
 
 
 @njit(**_JIT)
-def _bias_relu(y, b, has_bias, relu):
-    """y = relu(y + b) in place, row by row (y is (pixels, C_out))."""
+def _bias_relu(y, b, has_bias, relu, has_cap, cap):
+    """y = relu(y + b) in place, row by row (y is (pixels, C_out)); with
+    ``has_cap`` the ReLU is capped at ``cap`` (ReLU6)."""
     rows, c = y.shape
     for r in range(rows):
         for ch in range(c):
             v = y[r, ch] + b[ch] if has_bias else y[r, ch]
-            y[r, ch] = 0 if (relu and v < 0) else v  # NaN passes through, as np.maximum
+            if relu:
+                v = 0 if v < 0 else v  # NaN passes through, as np.maximum
+                v = cap if has_cap and v > cap else v
+            y[r, ch] = v
 
 
 @njit(**_JIT)
-def _relu_grad_bias_sum(g, y, relu, out, bias_sum):
-    """out = g · (y > 0) (or g itself); bias_sum += out summed over rows (float64)."""
+def _relu_grad_bias_sum(g, y, relu, has_cap, cap, out, bias_sum):
+    """out = g · ReLU's slope read off its output y (1 where 0 < y, and y < cap
+    with ``has_cap``), or g itself; bias_sum += out summed over rows (float64)."""
     rows, c = g.shape
     for r in range(rows):
         for ch in range(c):
-            v = g[r, ch] if (not relu or y[r, ch] > 0) else 0
+            v = g[r, ch] if (not relu or (y[r, ch] > 0 and not (has_cap and y[r, ch] >= cap))) else 0
             out[r, ch] = v
             bias_sum[ch] += v
 
@@ -231,12 +236,17 @@ def _cols(x, lo, hi, geom, buffer):
     return cols
 
 
+def _cap(max_value, dtype):
+    """(has_cap, cap) as the compiled loops take them: ReLU6's 6, or none."""
+    return max_value is not None, dtype.type(0 if max_value is None else max_value)
+
+
 def _bias(b, units, dtype):
     """The bias in the output's dtype; zeros without one (the kernels then skip adding it)."""
     return np.zeros(units, dtype) if b is None else b.astype(dtype, copy=False)
 
 
-def _forward(x, w, b, geom: WindowGeometry, relu: bool, pool: bool, keep_cols: bool):
+def _forward(x, w, b, geom: WindowGeometry, relu: bool, pool: bool, keep_cols: bool, max_value=None):
     """The chunk loop of forward. Without ``pool`` the GEMM writes straight into
     y; with ``pool`` (2x2, stride 2) each chunk's output stays in a buffer and
     only its max-pooled values and their window cells are written out."""
@@ -268,7 +278,7 @@ def _forward(x, w, b, geom: WindowGeometry, relu: bool, pool: bool, keep_cols: b
             target = buffer if cols is None else cols[s * pixels:]
             np.matmul(_cols(x, s, e, geom, target), w2, out=rows)
             if b is not None or relu:
-                _bias_relu(rows, bias, b is not None, relu)
+                _bias_relu(rows, bias, b is not None, relu, *_cap(max_value, dtype))
             if pool:
                 _maxpool_2x2(rows.reshape(e - s, *conv_shape[1:]), pooled[s:e], cells[s:e])
 
@@ -319,20 +329,21 @@ def _backward(x, w, cols, geom: WindowGeometry, needs, dtype, slope_grad):
 
 
 # -- Conv2D ---------------------------------------------------------------------------------
-def conv2d_forward(x, w, b, geom: WindowGeometry, relu: bool, keep_cols: bool = True):
+def conv2d_forward(x, w, b, geom: WindowGeometry, relu: bool, keep_cols: bool = True, max_value=None):
     """``ops/conv.py::conv2d_reference_forward`` in chunks; returns y and the
     im2col matrix if a narrow one was kept (None otherwise: backward rebuilds it)."""
-    return _forward(x, w, b, geom, relu, pool=False, keep_cols=keep_cols)
+    return _forward(x, w, b, geom, relu, pool=False, keep_cols=keep_cols, max_value=max_value)
 
 
-def conv2d_backward(g, x, w, y, cols, geom: WindowGeometry, relu: bool, needs):
+def conv2d_backward(g, x, w, y, cols, geom: WindowGeometry, relu: bool, needs, max_value=None):
     """``ops/conv.py::conv2d_reference_backward`` in chunks."""
     g2 = np.ascontiguousarray(g).reshape(-1, w.shape[-1])
     y2 = np.ascontiguousarray(y).reshape(g2.shape) if relu else g2
     pixels = geom.out_h * geom.out_w
+    cap = _cap(max_value, g2.dtype)
 
     def slope_grad(s, e, out, db):
-        _relu_grad_bias_sum(g2[s * pixels:e * pixels], y2[s * pixels:e * pixels], relu, out, db)
+        _relu_grad_bias_sum(g2[s * pixels:e * pixels], y2[s * pixels:e * pixels], relu, *cap, out, db)
 
     return _backward(x, w, cols, geom, needs, g2.dtype, slope_grad)
 
@@ -354,8 +365,8 @@ def conv2d_relu_maxpool_backward(g, cells, pooled, x, w, cols, geom: WindowGeome
         (pooled > 0; the same kernel as after a plain ReLU, which also sums db),
         every other cell 0 (the pooling backward kernel)."""
         through_relu = np.empty(g[s:e].shape, g.dtype)
-        _relu_grad_bias_sum(g[s:e].reshape(-1, g.shape[3]), pooled[s:e].reshape(-1, g.shape[3]), True,
-                            through_relu.reshape(-1, g.shape[3]), db)
+        _relu_grad_bias_sum(g[s:e].reshape(-1, g.shape[3]), pooled[s:e].reshape(-1, g.shape[3]), True, False,
+                            g.dtype.type(0), through_relu.reshape(-1, g.shape[3]), db)
         _maxpool_2x2_backward(through_relu, cells[s:e], out.reshape(e - s, *conv_shape))
 
     return _backward(x, w, cols, geom, needs, g.dtype, slope_grad)

@@ -144,18 +144,25 @@ def avgpool_backward(grad, x_shape, geom: WindowGeometry):
 
 # -- ReLU ---------------------------------------------------------------------------------
 @njit(**_JIT)
-def _relu(x, y, mask):
+def _relu(x, y, mask, has_cap, cap, keep_mask):
+    """y = min(max(x, 0), cap); mask = where the slope is 1 (0 < x, and x < cap)."""
     for i in range(x.size):
         v = x[i]
-        mask[i] = v > 0
-        y[i] = 0 if v < 0 else v  # NaN passes through, as with np.maximum
+        if keep_mask:
+            mask[i] = v > 0 and not (has_cap and v >= cap)
+        v = 0 if v < 0 else v  # NaN passes through, as with np.maximum
+        y[i] = cap if has_cap and v > cap else v
 
 
-def relu_forward(x):
+def relu_forward(x, max_value=None, keep_mask=True):
+    """ReLU (capped at ``max_value``: ReLU6) in one pass; the 0/1 slope mask
+    only when backward will want it (None otherwise)."""
     x = np.ascontiguousarray(x)
-    y, mask = np.empty_like(x), np.empty(x.shape, dtype=np.bool_)
-    launch(_relu, x.size, (x.reshape(-1), y.reshape(-1), mask.reshape(-1)))
-    return y, mask
+    y = np.empty_like(x)
+    mask = np.empty(x.shape if keep_mask else (1,), dtype=np.bool_)
+    cap = x.dtype.type(0 if max_value is None else max_value)
+    launch(_relu, x.size, (x.reshape(-1), y.reshape(-1), mask.reshape(-1)), max_value is not None, cap, keep_mask)
+    return y, (mask if keep_mask else None)
 
 
 @njit(**_JIT)

@@ -41,7 +41,7 @@ def dense_forward(x2, w, b, relu: bool):
     def part(lo, hi):  # output units lo..hi-1
         np.matmul(x2, w[:, lo:hi], out=y[:, lo:hi])
         if b is not None or relu:
-            _bias_relu(y[:, lo:hi], bias[lo:hi], b is not None, relu)
+            _bias_relu(y[:, lo:hi], bias[lo:hi], b is not None, relu, False, y.dtype.type(0))
 
     over_batch(part, w.shape[1], w.size)
     return y
@@ -57,13 +57,13 @@ def dense_backward(g2, x2, w, y2, relu: bool, needs):
     y2 = np.ascontiguousarray(y2) if relu else g2
     if not _split_over_weights(x2, w):
         def slope_grad(s, e, out, db):
-            _relu_grad_bias_sum(g2[s:e], y2[s:e], relu, out, db)
+            _relu_grad_bias_sum(g2[s:e], y2[s:e], relu, False, g2.dtype.type(0), out, db)
 
         gx, gw, gb = _backward(x2.reshape(-1, 1, 1, x2.shape[1]), w.reshape(1, 1, *w.shape), None, ONE_PIXEL,
                                needs, g2.dtype, slope_grad)
         return (None if gx is None else gx.reshape(x2.shape), None if gw is None else gw.reshape(w.shape), gb)
     slope_g, db = np.empty_like(g2), np.zeros(g2.shape[1], np.float64)
-    _relu_grad_bias_sum(g2, y2, relu, slope_g, db)
+    _relu_grad_bias_sum(g2, y2, relu, False, g2.dtype.type(0), slope_g, db)
     gx = np.empty(x2.shape, g2.dtype) if needs[0] else None
     gw = np.empty(w.shape, g2.dtype) if needs[1] else None
 

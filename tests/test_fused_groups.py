@@ -1,6 +1,6 @@
 """Layers that run fused, and that users can see it.
 
-``Sequential.fused_pairs`` is the one place that decides which neighbours run
+``Sequential.fused_groups`` is the one place that decides which neighbours run
 as one Function (a Conv2D(relu) and the MaxPooling2D after it,
 ``ops/conv_pool.py``); ``call`` runs them that way, ``summary()`` lists them
 below Keras' table and ``explain()`` notes them on both layers.
@@ -41,17 +41,17 @@ def functions(y):
 
 
 def test_only_a_conv_relu_then_max_pool_pair_is_fused():
-    assert [(a.name, b.name) for a, b in model().fused_pairs()] == [("c1", "p1")]
+    assert [(a.name, b.name) for (a, b), _ in model().fused_groups()] == [("c1", "p1")]
 
 
 def test_call_runs_each_fused_pair_as_one_function():
     m = model()
     y = m(Tensor(np.ones((2, 12, 12, 3), np.float32), requires_grad=True), training=True)
     fused = [f for f in functions(y) if isinstance(f, Conv2DReLUMaxPoolFunction)]
-    assert len(fused) == len(m.fused_pairs()) == 1
+    assert len(fused) == len(m.fused_groups()) == 1
 
 
-def test_summary_lists_the_fused_pairs_below_keras_table_and_totals():
+def test_summary_lists_the_fused_groups_below_keras_table_and_totals():
     lines = []
     model().summary(print_fn=lines.append)
     end = next(i for i, line in enumerate(lines) if line.startswith(" Non-trainable params:"))
@@ -68,25 +68,25 @@ def test_models_that_run_every_layer_alone_add_no_note():
     functional = mc.Model(inp, x)
     unbuilt = mc.Sequential(stack())
     for m in (functional, unbuilt, model(pool=layers.AveragePooling2D)):
-        assert m.fused_pairs() == []
+        assert m.fused_groups() == []
     lines = []
     functional.summary(print_fn=lines.append)
     assert lines[-1].startswith(" Non-trainable params:")
     unbuilt(np.ones((1, 12, 12, 3), np.float32))  # the first call builds it; the next ones fuse
-    assert [a.name for a, _ in unbuilt.fused_pairs()] == ["c1"]
+    assert [a.name for (a, _), _ in unbuilt.fused_groups()] == ["c1"]
 
 
 def test_explain_notes_the_fusion_on_both_layers():
     m = model()
     e = explain_model(m)
-    note = fusion_note(m.get_layer("c1"), m.get_layer("p1"))
+    note = fusion_note((m.get_layer("c1"), m.get_layer("p1")), "minicnn/ops/conv_pool.py")
     assert {ex.name: ex.fusion for ex in e.layers if ex.fusion} == {"c1": note, "p1": note}
     lines = []
     m.explain(print_fn=lines.append)
     assert sum(line.strip() == f"fused          {note}" for line in lines) == 2
 
 
-def test_a_nested_sequential_explains_its_own_fused_pairs():
+def test_a_nested_sequential_explains_its_own_fused_groups():
     inp = mc.Input((12, 12, 3))
     block = mc.Sequential([layers.Conv2D(2, 3, activation="relu", name="inner_conv"),
                            layers.MaxPooling2D(2, name="inner_pool")])
@@ -106,7 +106,7 @@ def test_a_max_pool_subclass_with_its_own_call_is_not_fused():
     assert layers.MaxPooling2D.fusable_after_conv_relu and RenamedMaxPool.fusable_after_conv_relu
     assert not DoubledMaxPool.fusable_after_conv_relu
     m = model(pool=DoubledMaxPool)
-    assert m.fused_pairs() == []
+    assert m.fused_groups() == []
     x = np.random.default_rng(0).standard_normal((1, 12, 12, 3)).astype(np.float32)
     conv, pool = m.layers[:2]
     np.testing.assert_allclose(pool(conv(x)).numpy(), 2.0 * layers.MaxPooling2D(2)(conv(x)).numpy())

@@ -1,0 +1,126 @@
+"""Neighbouring layers of a functional graph that run as one convolution.
+
+MobileNet, ResNet and Xception repeat one pattern hundreds of times::
+
+    [ZeroPadding2D] -> Conv2D / DepthwiseConv2D -> BatchNormalization -> [ReLU / ReLU6]
+
+Run layer by layer, each arrow is a full pass over the activations (read,
+write, and again in backward). But a BatchNormalization that uses its moving
+statistics (inference, or a frozen BN during ``fit``) is an affine map per
+channel, y = x·s + t with s = γ/sqrt(var + ε) and t = β - mean·s, so it folds
+into the convolution before it::
+
+    conv(x, w) + b, then ·s + t   ==   conv(x, w·s) + (b·s + t)
+
+The folded kernel is computed from the saved weights at every call (a pass
+over the weights, far smaller than the activations; the saved weights are never
+changed, and a change of weights, statistics or trainability needs no cache to
+be invalidated). The ReLU then happens in the convolution's output pass, and a
+ZeroPadding2D before a 'valid' convolution becomes the convolution's own
+padding. Gradients flow through the folding (it is built from Tensor
+operations), so a frozen BN between trainable convolutions fuses in ``fit`` too.
+
+``plan_chains`` finds the chains once per graph, from the layers' declared
+``kind`` and ``as_relu()``: each link must be the only consumer of the tensor
+before it (and not a model output), so nothing else sees the skipped
+intermediate values. ``run_chain`` runs one at call time, or returns None when
+it must not fuse now (a BatchNormalization in training mode). ``summary()`` and
+``explain()`` list the chains (``Model.fused_groups``).
+"""
+from __future__ import annotations
+
+from .. import activations
+from ..layers.base import in_training
+
+CONVOLUTIONS = ("conv", "depthwise_conv")
+
+
+class Chain:
+    """One fusable run of graph nodes: [pad] conv [batch_norm] [relu]."""
+
+    def __init__(self, pad, conv, batch_norm, relu):
+        self.pad, self.conv, self.batch_norm, self.relu = pad, conv, batch_norm, relu
+
+    @property
+    def nodes(self) -> list:
+        return [n for n in (self.pad, self.conv, self.batch_norm, self.relu) if n is not None]
+
+    @property
+    def layers(self) -> list:
+        return [n.layer for n in self.nodes]
+
+
+def _only_consumer(nodes, outputs):
+    """{id(tensor): the one node that reads it}, for tensors read once and not a model output."""
+    readers: dict[int, list] = {}
+    for node in nodes:
+        for t in node.input_tensors:
+            readers.setdefault(id(t), []).append(node)
+    output_ids = {id(t) for t in outputs}
+    return {tid: found[0] for tid, found in readers.items() if len(found) == 1 and tid not in output_ids}
+
+
+def _single_output(node):
+    outs = node.output_tensors
+    return outs[0] if len(outs) == 1 else None
+
+
+def _next(node, consumer):
+    """The node that alone reads ``node``'s single output, or None."""
+    out = _single_output(node)
+    return None if out is None else consumer.get(id(out))
+
+
+def _conv_is_fusable(layer) -> bool:
+    return layer.kind in CONVOLUTIONS and layer.activation is activations.linear and layer.built
+
+
+def _bn_is_foldable(layer) -> bool:
+    return layer.kind == "batch_norm" and layer.built and layer.axis in (-1, 3)
+
+
+def plan_chains(nodes, outputs) -> list[Chain]:
+    """The chains of ``nodes`` (in graph order) worth running as one convolution:
+    a convolution with at least one of a BatchNormalization or a ReLU after it,
+    or a padding before it."""
+    consumer = _only_consumer(nodes, outputs)
+    chains = []
+    for node in nodes:
+        if node.layer.kind not in CONVOLUTIONS or not _conv_is_fusable(node.layer):
+            continue
+        pad = None
+        source = node.input_tensors[0]
+        if (len(node.input_tensors) == 1 and source.node is not None and source.node.layer.kind == "zero_padding"
+                and node.layer.padding == "valid" and consumer.get(id(source)) is node):
+            pad = source.node
+        batch_norm = _next(node, consumer)
+        if batch_norm is not None and not _bn_is_foldable(batch_norm.layer):
+            batch_norm = None
+        last = batch_norm or node
+        relu = _next(last, consumer)
+        if relu is not None and not relu.layer.as_relu()[0]:
+            relu = None
+        if pad or batch_norm or relu:
+            chains.append(Chain(pad, node, batch_norm, relu))
+    return chains
+
+
+def _training_of(node, training):
+    """The training flag a node's layer would see: its own call argument, the
+    graph's, or the enclosing call's."""
+    flag = node.kwargs.get("training", training)
+    return in_training() if flag is None else bool(flag)
+
+
+def run_chain(chain: Chain, values: dict, training):
+    """The chain's output, computed as one convolution, or None if it must not
+    fuse in this call (its BatchNormalization would use batch statistics)."""
+    if chain.batch_norm is not None:
+        bn = chain.batch_norm.layer
+        if _training_of(chain.batch_norm, training) and bn.trainable:
+            return None
+    first = chain.pad or chain.conv
+    x = values[id(first.input_tensors[0])]
+    relu, max_value = chain.relu.layer.as_relu() if chain.relu is not None else (False, None)
+    return chain.conv.layer.call_fused(x, batch_norm=chain.batch_norm and chain.batch_norm.layer, relu=relu,
+                                       max_value=max_value, pads=chain.pad and chain.pad.layer.padding)

@@ -1,0 +1,137 @@
+"""Graph fusion (``models/fusion.py``): [pad] conv [BN] [ReLU] as one convolution.
+
+Each test runs the same model twice, once with its planned chains and once
+with none (every layer on its own), and the two must agree: outputs,
+gradients, and the BatchNormalization statistics. What must not fuse (a BN
+in training mode, a tensor read twice) is checked to run unfused.
+"""
+import numpy as np
+import pytest
+
+import minicnn as mc
+from minicnn import layers
+from minicnn.autograd import Tensor
+from minicnn.ops.conv import Conv2DFunction
+from minicnn.ops.depthwise import DepthwiseConv2DFunction
+from test_fused_groups import functions
+
+
+def mobile_block(dtype="float32"):
+    """ZeroPadding2D -> Conv2D(valid, /2) -> BN -> ReLU6 -> DepthwiseConv2D -> BN ->
+    Activation(relu) -> 1x1 Conv2D -> BN (the output), with non-trivial BN statistics."""
+    mc.utils.set_random_seed(3)
+    inp = mc.Input((9, 9, 3), dtype=dtype)
+    x = layers.ZeroPadding2D(((0, 1), (0, 1)), name="pad", dtype=dtype)(inp)
+    x = layers.Conv2D(4, 3, strides=2, use_bias=False, name="conv", dtype=dtype)(x)
+    x = layers.BatchNormalization(name="bn1", dtype=dtype)(x)
+    x = layers.ReLU(6.0, name="relu6", dtype=dtype)(x)
+    x = layers.DepthwiseConv2D(3, padding="same", depth_multiplier=2, name="dw", dtype=dtype)(x)
+    x = layers.BatchNormalization(name="bn2", dtype=dtype)(x)
+    x = layers.Activation("relu", name="relu", dtype=dtype)(x)
+    x = layers.Conv2D(5, 1, name="project", dtype=dtype)(x)
+    x = layers.BatchNormalization(name="bn3", dtype=dtype)(x)
+    model = mc.Model(inp, x)
+    rng = np.random.default_rng(0)
+    for layer in model.layers:
+        if layer.kind == "batch_norm":
+            c = layer.gamma.shape
+            layer.gamma.assign(rng.random(c) + 0.5)
+            layer.beta.assign(rng.standard_normal(c))
+            layer.moving_mean.assign(rng.standard_normal(c))
+            layer.moving_variance.assign(rng.random(c) + 0.2)
+    return model
+
+
+def unfused(model):
+    """The same model, every layer on its own."""
+    model._graph["chains"] = []
+    return model
+
+
+def images(dtype="float32", n=4):
+    return np.random.default_rng(1).standard_normal((n, 9, 9, 3)).astype(dtype)
+
+
+def test_the_chains_are_found_and_listed():
+    model = mobile_block()
+    assert [[l.name for l in group] for group, _ in model.fused_groups()] == [
+        ["pad", "conv", "bn1", "relu6"], ["dw", "bn2", "relu"], ["project", "bn3"]]
+    lines = []
+    model.summary(print_fn=lines.append)
+    assert (" pad (ZeroPadding2D) + conv (Conv2D) + bn1 (BatchNormalization) + relu6 (ReLU) run as one "
+            "fused Function (minicnn/models/fusion.py)") in lines
+
+
+@pytest.mark.parametrize("dtype, tol", [("float32", 2e-6), ("float64", 1e-13)])
+def test_inference_equals_the_layers_one_by_one(dtype, tol):
+    x = images(dtype)
+    fused = mobile_block(dtype).predict(x)
+    plain = unfused(mobile_block(dtype)).predict(x)
+    np.testing.assert_allclose(fused, plain, rtol=tol, atol=tol * np.abs(plain).max())
+
+
+def test_inference_runs_three_convolutions_and_nothing_else():
+    """A frozen model, differentiated with respect to its input: the graph holds
+    the three convolutions only (the folded weights are constants)."""
+    model = mobile_block()
+    model.trainable = False
+    y = model(Tensor(images(), requires_grad=True), training=False)
+    kinds = sorted(type(f).__name__ for f in functions(y))
+    assert kinds == ["Conv2DFunction", "Conv2DFunction", "DepthwiseConv2DFunction"]
+
+
+def test_batch_norm_in_training_mode_does_not_fuse():
+    """fit with trainable BN: batch statistics, so every layer runs on its own,
+    and the moving statistics move exactly as without fusion."""
+    results = []
+    for model in (mobile_block(), unfused(mobile_block())):
+        y = model(Tensor(images()), training=True)
+        assert any(type(f).__name__ == "BatchNormFunction" for f in functions(y))
+        results.append((y.data, [l.moving_mean.numpy() for l in model.layers if l.kind == "batch_norm"]))
+    np.testing.assert_array_equal(results[0][0], results[1][0])
+    for a, b in zip(results[0][1], results[1][1]):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_frozen_batch_norm_fuses_in_training_and_gradients_agree():
+    """Fine-tuning with frozen BN (Keras' advice): the BNs run in inference mode
+    in fit, fuse, and the trainable convolutions get the same gradients."""
+    grads = []
+    for model in (mobile_block("float64"), unfused(mobile_block("float64"))):
+        for layer in model.layers:
+            if layer.kind == "batch_norm":
+                layer.trainable = False
+        x = Tensor(images("float64"), requires_grad=True)
+        y = model(x, training=True)
+        assert not any(type(f).__name__ == "BatchNormFunction" for f in functions(y)) or model._graph["chains"] == []
+        (y * y).sum().backward()
+        grads.append([x.grad] + [w.grad for w in model.trainable_weights])
+    for a, b in zip(*grads, strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-11, atol=1e-11 * np.abs(b).max())
+
+
+def test_a_tensor_read_twice_is_not_fused_away():
+    inp = mc.Input((6, 6, 2))
+    conv = layers.Conv2D(3, 3, padding="same", name="conv")(inp)
+    bn = layers.BatchNormalization(name="bn")(conv)
+    out = layers.Add()([bn, conv])  # conv's output is read by the BN and by the Add
+    model = mc.Model(inp, out)
+    assert model.fused_groups() == []
+    x = np.random.default_rng(2).standard_normal((2, 6, 6, 2)).astype(np.float32)
+    np.testing.assert_allclose(model.predict(x), unfused(model).predict(x), rtol=0, atol=0)
+
+
+def test_a_convolution_with_its_own_activation_keeps_it():
+    """Conv2D(activation='sigmoid') then BN: BN would have to come after the
+    sigmoid, so nothing folds."""
+    inp = mc.Input((5, 5, 1))
+    out = layers.BatchNormalization()(layers.Conv2D(2, 3, activation="sigmoid")(inp))
+    assert mc.Model(inp, out).fused_groups() == []
+
+
+def test_fused_functions_are_the_convolutions_with_activation_inside():
+    model = mobile_block()
+    model.trainable = False
+    y = model(Tensor(images(), requires_grad=True), training=False)
+    convs = {type(f).__name__: f for f in functions(y) if isinstance(f, (Conv2DFunction, DepthwiseConv2DFunction))}
+    assert convs["DepthwiseConv2DFunction"].relu and convs["DepthwiseConv2DFunction"].max_value is None
