@@ -61,19 +61,29 @@ def test_summary_lists_the_fused_groups_below_keras_table_and_totals():
 
 
 def test_models_that_run_every_layer_alone_add_no_note():
+    unbuilt = mc.Sequential(stack())
+    for m in (unbuilt, model(pool=layers.AveragePooling2D)):
+        assert m.fused_groups() == []
+    lines = []
+    model(pool=layers.AveragePooling2D).summary(print_fn=lines.append)
+    assert lines[-1].startswith(" Non-trainable params:")
+    unbuilt(np.ones((1, 12, 12, 3), np.float32))  # the first call builds it; the next ones fuse
+    assert [a.name for (a, _), _ in unbuilt.fused_groups()] == ["c1"]
+
+
+def test_a_functional_graph_fuses_the_same_pair_and_computes_the_same():
+    """The graph planner (``models/fusion.py``) finds c1 + p1 too, and the
+    result equals the Sequential's, which fuses the same pair its own way."""
     inp = mc.Input((12, 12, 3))
     x = inp
     for layer in stack():
         x = layer(x)
     functional = mc.Model(inp, x)
-    unbuilt = mc.Sequential(stack())
-    for m in (functional, unbuilt, model(pool=layers.AveragePooling2D)):
-        assert m.fused_groups() == []
-    lines = []
-    functional.summary(print_fn=lines.append)
-    assert lines[-1].startswith(" Non-trainable params:")
-    unbuilt(np.ones((1, 12, 12, 3), np.float32))  # the first call builds it; the next ones fuse
-    assert [a.name for (a, _), _ in unbuilt.fused_groups()] == ["c1"]
+    assert [([l.name for l in group], where) for group, where in functional.fused_groups()] == [
+        (["c1", "p1"], "minicnn/models/fusion.py")]
+    sequential = mc.Sequential([mc.Input((12, 12, 3)), *functional.layers[1:]])
+    images = np.random.default_rng(0).standard_normal((2, 12, 12, 3)).astype(np.float32)
+    np.testing.assert_array_equal(functional.predict(images), sequential.predict(images))
 
 
 def test_explain_notes_the_fusion_on_both_layers():

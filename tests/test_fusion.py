@@ -135,3 +135,32 @@ def test_fused_functions_are_the_convolutions_with_activation_inside():
     y = model(Tensor(images(), requires_grad=True), training=False)
     convs = {type(f).__name__: f for f in functions(y) if isinstance(f, (Conv2DFunction, DepthwiseConv2DFunction))}
     assert convs["DepthwiseConv2DFunction"].relu and convs["DepthwiseConv2DFunction"].max_value is None
+
+
+def test_pre_activation_batch_norm_and_relu_fuse_and_agree():
+    """ResNetV2's pattern: Add -> BN -> ReLU, with no convolution to fold into:
+    one BatchNormFunction with the ReLU inside, equal to the two layers, in
+    predict and in fit with the BN frozen (gradients too)."""
+    def block():
+        mc.utils.set_random_seed(5)
+        inp = mc.Input((6, 6, 4), dtype="float64")
+        x = layers.Add(dtype="float64")([inp, inp])
+        x = layers.BatchNormalization(name="preact_bn", dtype="float64")(x)
+        x = layers.ReLU(name="preact_relu", dtype="float64")(x)
+        out = layers.Conv2D(3, 3, padding="same", activation="tanh", name="conv", dtype="float64")(x)
+        model = mc.Model(inp, out)
+        bn = model.get_layer("preact_bn")
+        bn.moving_mean.assign(np.linspace(-1, 1, 4))
+        bn.moving_variance.assign(np.linspace(0.5, 2, 4))
+        bn.trainable = False
+        return model
+    fused, plain = block(), unfused(block())
+    assert [[l.name for l in group] for group, _ in fused.fused_groups()] == [["preact_bn", "preact_relu"]]
+    grads = []
+    for model in (fused, plain):
+        x = Tensor(np.random.default_rng(4).standard_normal((3, 6, 6, 4)), requires_grad=True)
+        y = model(x, training=True)
+        (y * y).sum().backward()
+        grads.append([y.data, x.grad] + [w.grad for w in model.trainable_weights])
+    for a, b in zip(*grads, strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12 * np.abs(b).max())

@@ -18,7 +18,7 @@ from minicnn.ops import activation_ops, kernels
 from minicnn.ops.conv import conv2d
 from minicnn.ops import im2col as windows
 from minicnn.ops import pool
-from minicnn.ops.kernels import numba_conv, numba_cpu, numba_dense, numba_depthwise
+from minicnn.ops.kernels import numba_batchnorm, numba_conv, numba_cpu, numba_dense, numba_depthwise
 from minicnn.ops.pool import avg_pool2d, max_pool2d
 from minicnn.ops.shapes import WindowGeometry
 from minicnn.optimizers import Adam
@@ -75,7 +75,7 @@ def test_every_cpu_override_is_the_numba_kernel_and_numpy_turns_them_off():
     and ``MINICNN_KERNELS=numpy`` turns every one off."""
     x = np.zeros(3, np.float32)
     modules = {"numba_cpu": numba_cpu, "numba_conv": numba_conv, "numba_dense": numba_dense,
-               "numba_depthwise": numba_depthwise}
+               "numba_depthwise": numba_depthwise, "numba_batchnorm": numba_batchnorm}
     for name, (cpu_module, _) in kernels.FAST_PATHS.items():
         with kernels.use("numba"):
             assert kernels.fast_kernel(name, x) is getattr(modules[cpu_module], name)

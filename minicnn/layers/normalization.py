@@ -88,6 +88,16 @@ class BatchNormalization(Layer):
         stats = (self.moving_mean.data.reshape(self._broadcast), self.moving_variance.data.reshape(self._broadcast))
         return BatchNormFunction(self._reduction_axes, self.epsilon, stats)(inputs, gamma, beta)
 
+    def call_fused(self, inputs, relu=False, max_value=None):
+        """This layer in inference mode with the ReLU (capped at ``max_value``)
+        that follows it in a graph applied in the same pass (``models/fusion.py``;
+        ResNetV2's pre-activation BN -> ReLU)."""
+        inputs = self._to_tensor(inputs)
+        gamma = self._affine(self.gamma, 1.0, inputs)
+        beta = self._affine(self.beta, 0.0, inputs)
+        stats = (self.moving_mean.data.reshape(self._broadcast), self.moving_variance.data.reshape(self._broadcast))
+        return BatchNormFunction(self._reduction_axes, self.epsilon, stats, relu, max_value)(inputs, gamma, beta)
+
     def inference_affine(self):
         """(scale, shift), Tensors of shape (C,), with which this layer in
         inference mode is x·scale + shift: scale = γ/sqrt(moving_var + ε),

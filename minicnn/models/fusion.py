@@ -2,7 +2,12 @@
 
 MobileNet, ResNet and Xception repeat one pattern hundreds of times::
 
-    [ZeroPadding2D] -> Conv2D / DepthwiseConv2D -> BatchNormalization -> [ReLU / ReLU6]
+    [ZeroPadding2D] -> Conv2D / DepthwiseConv2D / SeparableConv2D -> BatchNormalization -> [ReLU / ReLU6]
+
+and VGG another, ``Conv2D(activation='relu') -> MaxPooling2D``, which runs as
+the same fused Function a ``Sequential`` uses for it (``ops/conv_pool.py``).
+A BatchNormalization -> ReLU with no convolution to fold into (ResNetV2's
+pre-activation, after an Add) still runs as one pass (``BatchNormalization.call_fused``).
 
 Run layer by layer, each arrow is a full pass over the activations (read,
 write, and again in backward). But a BatchNormalization that uses its moving
@@ -32,18 +37,19 @@ from __future__ import annotations
 from .. import activations
 from ..layers.base import in_training
 
-CONVOLUTIONS = ("conv", "depthwise_conv")
+CONVOLUTIONS = ("conv", "depthwise_conv", "separable_conv")
 
 
 class Chain:
-    """One fusable run of graph nodes: [pad] conv [batch_norm] [relu]."""
+    """One fusable run of graph nodes: [pad] conv [batch_norm] [relu], conv max_pool,
+    or batch_norm relu."""
 
-    def __init__(self, pad, conv, batch_norm, relu):
-        self.pad, self.conv, self.batch_norm, self.relu = pad, conv, batch_norm, relu
+    def __init__(self, pad, conv, batch_norm, relu, max_pool=None):
+        self.pad, self.conv, self.batch_norm, self.relu, self.max_pool = pad, conv, batch_norm, relu, max_pool
 
     @property
     def nodes(self) -> list:
-        return [n for n in (self.pad, self.conv, self.batch_norm, self.relu) if n is not None]
+        return [n for n in (self.pad, self.conv, self.batch_norm, self.relu, self.max_pool) if n is not None]
 
     @property
     def layers(self) -> list:
@@ -80,12 +86,16 @@ def _bn_is_foldable(layer) -> bool:
 
 
 def plan_chains(nodes, outputs) -> list[Chain]:
-    """The chains of ``nodes`` (in graph order) worth running as one convolution:
-    a convolution with at least one of a BatchNormalization or a ReLU after it,
-    or a padding before it."""
+    """The chains of ``nodes`` worth running fused, in graph order: a convolution
+    with a BatchNormalization or a ReLU after it or a padding before it; a
+    Conv2D(relu) with its MaxPooling2D; a BatchNormalization with its ReLU."""
     consumer = _only_consumer(nodes, outputs)
     chains = []
     for node in nodes:
+        following = _next(node, consumer)
+        if following is not None and node.layer.built and node.layer.fuses_with(following.layer):
+            chains.append(Chain(None, node, None, None, max_pool=following))
+            continue
         if node.layer.kind not in CONVOLUTIONS or not _conv_is_fusable(node.layer):
             continue
         pad = None
@@ -102,7 +112,14 @@ def plan_chains(nodes, outputs) -> list[Chain]:
             relu = None
         if pad or batch_norm or relu:
             chains.append(Chain(pad, node, batch_norm, relu))
-    return chains
+    in_chains = {id(n) for chain in chains for n in chain.nodes}
+    for node in nodes:
+        if id(node) in in_chains or not _bn_is_foldable(node.layer):
+            continue
+        relu = _next(node, consumer)
+        if relu is not None and relu.layer.as_relu()[0]:
+            chains.append(Chain(None, None, node, relu))
+    return sorted(chains, key=lambda chain: nodes.index(chain.nodes[0]))
 
 
 def _training_of(node, training):
@@ -119,8 +136,12 @@ def run_chain(chain: Chain, values: dict, training):
         bn = chain.batch_norm.layer
         if _training_of(chain.batch_norm, training) and bn.trainable:
             return None
-    first = chain.pad or chain.conv
+    first = chain.nodes[0]
     x = values[id(first.input_tensors[0])]
+    if chain.max_pool is not None:
+        return chain.conv.layer(x, max_pool=chain.max_pool.layer)
     relu, max_value = chain.relu.layer.as_relu() if chain.relu is not None else (False, None)
+    if chain.conv is None:
+        return chain.batch_norm.layer.call_fused(x, relu=relu, max_value=max_value)
     return chain.conv.layer.call_fused(x, batch_norm=chain.batch_norm and chain.batch_norm.layer, relu=relu,
                                        max_value=max_value, pads=chain.pad and chain.pad.layer.padding)

@@ -17,6 +17,7 @@ adam_update                 numba_cpu.py                      cupy_gpu.py
 conv2d_forward/_backward    numba_conv.py                     (reference: cuBLAS GEMMs)
 dense_forward/_backward     numba_dense.py                    (reference: cuBLAS GEMMs)
 depthwise_forward/_backward numba_depthwise.py                (reference)
+batchnorm_forward/_backward numba_batchnorm.py                (reference)
 conv2d_relu_maxpool_*       numba_conv.py (2x2 pools)         (reference)
 ==========================  ===============================  =======================
 
@@ -57,6 +58,8 @@ FAST_PATHS = {
     "conv2d_backward": ("numba_conv", None),
     "depthwise_forward": ("numba_depthwise", None),
     "depthwise_backward": ("numba_depthwise", None),
+    "batchnorm_forward": ("numba_batchnorm", None),
+    "batchnorm_backward": ("numba_batchnorm", None),
     "dense_forward": ("numba_dense", None),
     "dense_backward": ("numba_dense", None),
     "conv2d_relu_maxpool_forward": ("numba_conv", None),
