@@ -62,6 +62,7 @@ class Optimizer:
             if self.weight_decay:
                 var.data -= var.data * (lr * self.weight_decay)
             self.update(var.data, g.astype(var.data.dtype, copy=False), slots, lr)
+            var.version += 1
 
     def apply_gradients(self, grads_and_vars) -> None:
         """Keras spelling: ``apply_gradients(zip(grads, variables))``."""

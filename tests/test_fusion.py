@@ -164,3 +164,29 @@ def test_pre_activation_batch_norm_and_relu_fuse_and_agree():
         grads.append([y.data, x.grad] + [w.grad for w in model.trainable_weights])
     for a, b in zip(*grads, strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12 * np.abs(b).max())
+
+
+def test_the_folded_weights_are_cached_until_a_weight_changes():
+    """predict folds each BN into its kernel once; an assign or an optimizer
+    step makes the next predict fold again (Variable.version), so the result
+    always follows the weights."""
+    model = mobile_block()
+    x = images()
+    first = model.predict(x)
+    bn = model.get_layer("bn1")
+    cached = bn._folded
+    model.predict(x)
+    assert bn._folded is cached  # reused
+    model.get_layer("conv").kernel.assign(model.get_layer("conv").kernel.numpy() * 2)
+    after_assign = model.predict(x)
+    assert bn._folded is not cached
+    assert not np.allclose(after_assign, first)
+    reference = mobile_block()
+    reference.get_layer("conv").kernel.assign(reference.get_layer("conv").kernel.numpy() * 2)
+    np.testing.assert_allclose(after_assign, unfused(reference).predict(x), rtol=2e-6, atol=2e-6)
+    model.compile(optimizer="sgd", loss="mse")
+    model.get_layer("bn1").trainable = False
+    model.fit(x, np.zeros(first.shape, np.float32), batch_size=4, epochs=1, verbose=0)
+    trained = model.predict(x)
+    model._graph["chains"] = []
+    np.testing.assert_allclose(trained, model.predict(x), rtol=2e-6, atol=2e-6)

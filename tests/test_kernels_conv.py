@@ -217,3 +217,27 @@ def test_blas_runs_on_one_thread_inside_a_step_and_is_restored_after(monkeypatch
     assert blas_threads() == before
     with kernels.use("numpy"), kernels.blas_on_one_thread():  # the reference does not split
         assert blas_threads() == before
+
+
+@pytest.mark.parametrize("shape, kernel, max_value", [((4, 2, 2, 24), 3, None), ((3, 2, 2, 16), 1, 6.0),
+                                                    ((2, 3, 3, 8), 3, 6.0)])
+@pytest.mark.parametrize("parts", [1, 2])
+def test_wide_convolutions_split_over_weights_match_the_reference(shape, kernel, max_value, parts):
+    """Weights larger than the im2col matrix: one im2col and a GEMM split over
+    the weights (``numba_gemm``), with bias and a (capped) ReLU."""
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal(shape).astype(np.float32)
+    w = rng.standard_normal((kernel, kernel, shape[3], 48)).astype(np.float32)
+    b = rng.standard_normal(48).astype(np.float32)
+    g = WindowGeometry.make(shape[1], shape[2], (kernel, kernel), (1, 1), "same")
+    assert numba_conv._wide(x, w, g)
+    needs = (True, True, True)
+    with kernels.use("numpy"):
+        y_ref, cols = conv2d_reference_forward(x, w, b, g, True, True, max_value)
+        grad = rng.standard_normal(y_ref.shape).astype(np.float32)
+        ref = conv2d_reference_backward(grad, x, w, y_ref, cols, g, True, needs, max_value)
+    with split(parts, 1 << 20):
+        y, kept = numba_conv.conv2d_forward(x, w, b, g, True, False, max_value)
+        ours = numba_conv.conv2d_backward(grad, x, w, y_ref, kept, g, True, needs, max_value)
+    assert kept is None
+    assert_matches((y, *ours), (y_ref, *ref))

@@ -12,9 +12,14 @@ from .tensor import Tensor
 
 
 class Variable(Tensor):
+    """A weight. ``version`` counts the changes made to its value in place
+    (``assign``, an optimizer step), so that something computed from the value
+    (a BatchNormalization folded into a kernel) can tell it is out of date."""
+
     def __init__(self, data, name: str, trainable: bool = True):
         super().__init__(data, requires_grad=trainable, name=name)
         self.can_train = trainable
+        self.version = 0
 
     @property
     def trainable(self) -> bool:
@@ -33,6 +38,7 @@ class Variable(Tensor):
                 f"to a weight of shape {self.data.shape}"
             )
         self.data[...] = value
+        self.version += 1
 
     def __repr__(self):
         return f"Variable('{self.name}', shape={self.shape}, dtype={self.dtype}, trainable={self.trainable})"

@@ -19,7 +19,7 @@ ones it was trained with.
 from __future__ import annotations
 
 from .. import initializers
-from ..autograd import Tensor, math_ops
+from ..autograd import Tensor, grad_enabled, math_ops
 from ..backend import get_array_module
 from ..ops.batchnorm import BatchNormFunction
 from .base import InputSpec, Layer
@@ -42,6 +42,7 @@ class BatchNormalization(Layer):
         self.moving_variance_initializer = initializers.get(moving_variance_initializer)
         self.beta_regularizer, self.gamma_regularizer = beta_regularizer, gamma_regularizer
         self.input_spec = InputSpec(min_ndim=2)
+        self._folded = None  # (key, kernel, bias): the last fold_into result (see there)
 
     def build(self, input_shape):
         rank = len(input_shape)
@@ -116,11 +117,25 @@ class BatchNormalization(Layer):
         """The kernel and bias of a convolution followed by this layer in
         inference mode, as one: w·s and b·s + t (s, t: ``inference_affine``),
         with s laid out as ``channel_shape``, the kernel's output-channel axes
-        ((filters,) for Conv2D, (C, depth_multiplier) for DepthwiseConv2D)."""
+        ((filters,) for Conv2D, (C, depth_multiplier) for DepthwiseConv2D).
+
+        When no gradient is being recorded for any of them (predict, a frozen
+        base), the result is cached and reused until a weight or statistic
+        changes (their ``Variable.version``): folding reads every weight, which
+        for a large model costs as much as a small layer. The saved weights are
+        never changed."""
+        sources = [v for v in (kernel, bias, self.gamma, self.beta, self.moving_mean, self.moving_variance)
+                   if v is not None]
+        recording = grad_enabled() and any(v.requires_grad for v in sources)
+        key = tuple((id(v), v.version) for v in sources) + (channel_shape,)
+        if not recording and self._folded is not None and self._folded[0] == key:
+            return self._folded[1:]
         scale, shift = self.inference_affine()
-        kernel = kernel * math_ops.reshape(scale, channel_shape)
-        bias = shift if bias is None else bias * scale + shift
-        return kernel, bias
+        folded_kernel = kernel * math_ops.reshape(scale, channel_shape)
+        folded_bias = shift if bias is None else bias * scale + shift
+        if not recording:
+            self._folded = (key, folded_kernel, folded_bias)
+        return folded_kernel, folded_bias
 
     def compute_output_shape(self, input_shape):
         return input_shape

@@ -86,6 +86,8 @@ class CapturedTrainStep:
                 captured.x[...] = cupy.asarray(x)
                 captured.y[...] = cupy.asarray(y)
                 self.optimizer.iterations += 1  # what the replayed apply() would have counted
+                for w in self.model.trainable_weights:
+                    w.version += 1
                 return self._launch(captured)
             if len(self.graphs) < self.MAX_GRAPHS:
                 captured = self._try_capture(cupy, x, y)

@@ -29,7 +29,8 @@ Each override is tested equal to its reference (``tests/test_kernels_numba.py``,
 ``tests/test_kernels_conv.py``, ``tests/test_gpu_kernels_sim.py``); the speed
 each one buys is measured by ``python -m benchmarks``.
 
-``threads.py`` splits a batch across the CPU cores for the Numba kernels.
+``threads.py`` splits a batch across the CPU cores for the Numba kernels, and
+``numba_gemm.py`` the GEMMs of Conv2D and Dense (over images, or over weights).
 """
 from __future__ import annotations
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from .numba_conv import _JIT, _cap, _relu_grad_bias_sum
+from .numba_gemm import _JIT, _cap, _relu_grad_bias_sum
 from .threads import over_batch
 
 

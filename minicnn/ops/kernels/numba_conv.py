@@ -39,13 +39,10 @@ import numpy as np
 from numba import njit
 
 from ..shapes import WindowGeometry
+from .numba_gemm import (_JIT, _bias, _bias_relu, _cap, _relu_grad_bias_sum, gemm_over_weights_backward,
+                         gemm_over_weights_forward, split_over_weights)
 from .threads import launch, over_batch
 
-# error_model="numpy": a division by zero gives inf or nan, as in NumPy, instead
-# of Python's ZeroDivisionError; without that test in every division the
-# compiler can turn loops that divide (Adam's update) into vector instructions.
-# fastmath=False keeps IEEE float semantics, the same as NumPy's.
-_JIT = dict(nogil=True, fastmath=False, error_model="numpy", cache=True)
 
 # -- im2col / col2im: the windows, copied without a padded copy of the image ---------------
 @njit(inline="always")
@@ -192,32 +189,6 @@ CHUNK_BYTES = 1 << 20  # im2col buffer per chunk: fits a core's L2 cache
 KEEP_NARROW_COLS = 32  # keep im2col matrices this narrow (e.g. 3x3 over RGB: 27) for backward
 
 
-@njit(**_JIT)
-def _bias_relu(y, b, has_bias, relu, has_cap, cap):
-    """y = relu(y + b) in place, row by row (y is (pixels, C_out)); with
-    ``has_cap`` the ReLU is capped at ``cap`` (ReLU6)."""
-    rows, c = y.shape
-    for r in range(rows):
-        for ch in range(c):
-            v = y[r, ch] + b[ch] if has_bias else y[r, ch]
-            if relu:
-                v = 0 if v < 0 else v  # NaN passes through, as np.maximum
-                v = cap if has_cap and v > cap else v
-            y[r, ch] = v
-
-
-@njit(**_JIT)
-def _relu_grad_bias_sum(g, y, relu, has_cap, cap, out, bias_sum):
-    """out = g · ReLU's slope read off its output y (1 where 0 < y, and y < cap
-    with ``has_cap``), or g itself; bias_sum += out summed over rows (float64)."""
-    rows, c = g.shape
-    for r in range(rows):
-        for ch in range(c):
-            v = g[r, ch] if (not relu or (y[r, ch] > 0 and not (has_cap and y[r, ch] >= cap))) else 0
-            out[r, ch] = v
-            bias_sum[ch] += v
-
-
 def _images_per_chunk(geom: WindowGeometry, width: int, itemsize: int) -> int:
     """Chunks exist to keep the im2col buffer in cache. A 1x1 window has no
     im2col buffer, so it takes its images in one GEMM (smaller GEMMs would each
@@ -234,16 +205,6 @@ def _cols(x, lo, hi, geom, buffer):
     cols = buffer[:(hi - lo) * geom.out_h * geom.out_w]
     _im2col(x[lo:hi], cols, *geom.as_ints())
     return cols
-
-
-def _cap(max_value, dtype):
-    """(has_cap, cap) as the compiled loops take them: ReLU6's 6, or none."""
-    return max_value is not None, dtype.type(0 if max_value is None else max_value)
-
-
-def _bias(b, units, dtype):
-    """The bias in the output's dtype; zeros without one (the kernels then skip adding it)."""
-    return np.zeros(units, dtype) if b is None else b.astype(dtype, copy=False)
 
 
 def _forward(x, w, b, geom: WindowGeometry, relu: bool, pool: bool, keep_cols: bool, max_value=None):
@@ -329,9 +290,24 @@ def _backward(x, w, cols, geom: WindowGeometry, needs, dtype, slope_grad):
 
 
 # -- Conv2D ---------------------------------------------------------------------------------
+def _wide(x, w, geom: WindowGeometry) -> bool:
+    """A convolution whose weights outweigh its im2col matrix (many channels
+    over few pixels: VGG's and ResNet's last stages at small inputs) is one
+    im2col and one GEMM split over the weights (``numba_gemm.py``)."""
+    return split_over_weights(x.shape[0] * geom.out_h * geom.out_w, w.shape[0] * w.shape[1] * w.shape[2], w)
+
+
+def _whole_cols(x, geom: WindowGeometry):
+    return np.ascontiguousarray(x).reshape(-1, x.shape[3]) if geom.is_pointwise else im2col(x, geom)
+
+
 def conv2d_forward(x, w, b, geom: WindowGeometry, relu: bool, keep_cols: bool = True, max_value=None):
     """``ops/conv.py::conv2d_reference_forward`` in chunks; returns y and the
-    im2col matrix if a narrow one was kept (None otherwise: backward rebuilds it)."""
+    im2col matrix if one was kept (None otherwise: backward rebuilds it)."""
+    if _wide(x, w, geom):
+        cols = _whole_cols(x, geom)
+        y = gemm_over_weights_forward(cols, np.ascontiguousarray(w.reshape(-1, w.shape[-1])), b, relu, max_value)
+        return y.reshape(x.shape[0], geom.out_h, geom.out_w, w.shape[-1]), (cols if keep_cols else None)
     return _forward(x, w, b, geom, relu, pool=False, keep_cols=keep_cols, max_value=max_value)
 
 
@@ -339,6 +315,15 @@ def conv2d_backward(g, x, w, y, cols, geom: WindowGeometry, relu: bool, needs, m
     """``ops/conv.py::conv2d_reference_backward`` in chunks."""
     g2 = np.ascontiguousarray(g).reshape(-1, w.shape[-1])
     y2 = np.ascontiguousarray(y).reshape(g2.shape) if relu else g2
+    if _wide(x, w, geom):
+        if cols is None and needs[1]:
+            cols = _whole_cols(x, geom)
+        w2 = np.ascontiguousarray(w.reshape(-1, w.shape[-1]))
+        dcols, dw, db = gemm_over_weights_backward(g2, cols, w2, y2, relu, needs, max_value)
+        dx = None
+        if needs[0]:
+            dx = dcols.reshape(x.shape) if geom.is_pointwise else col2im(dcols, x.shape, geom)
+        return dx, (None if dw is None else dw.reshape(w.shape)), db
     pixels = geom.out_h * geom.out_w
     cap = _cap(max_value, g2.dtype)
 

@@ -26,7 +26,8 @@ import numpy as np
 from numba import njit
 
 from ..shapes import WindowGeometry
-from .numba_conv import _JIT, _maxpool_2x2, _maxpool_2x2_backward, _span
+from .numba_conv import _maxpool_2x2, _maxpool_2x2_backward, _span
+from .numba_gemm import _JIT
 from .threads import launch
 
 # -- max pooling ------------------------------------------------------------------

@@ -28,7 +28,8 @@ import numpy as np
 from numba import njit
 
 from ..shapes import WindowGeometry
-from .numba_conv import _JIT, _cap, _relu_grad_bias_sum, _span
+from .numba_conv import _span
+from .numba_gemm import _JIT, _cap, _relu_grad_bias_sum
 from .threads import over_batch
 
 
