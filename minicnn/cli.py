@@ -86,8 +86,6 @@ def _write_json(path, data):
 
 
 def _write_history(out: Path, history: dict):
-    from .plots import plot_history  # noqa: PLC0415
-
     _write_json(out / "history.json", history)
     keys = sorted(history)
     with atomic_path(out / "history.csv") as tmp, open(tmp, "w", newline="") as f:
@@ -95,21 +93,39 @@ def _write_history(out: Path, history: dict):
         writer.writerow(["epoch", *keys])
         for i in range(len(history[keys[0]]) if keys else 0):
             writer.writerow([i + 1, *(f"{history[k][i]:.6f}" for k in keys)])
-    if keys:
+
+
+def _plot_history(out: Path, history: dict):
+    from .plots import plot_history  # noqa: PLC0415
+
+    if history:
         plot_history(history, out / "learning_curves.png", title=f"minicnn: {out.name}")
 
 
+PLOT_EVERY_S = 60  # drawing the curves takes about as long as validating: not after every short epoch
+
+
 def _recorder(out, history, interrupted):
-    """A callback that appends each finished epoch's logs to ``history`` and rewrites the files."""
+    """A callback that appends each finished epoch's logs to ``history`` and
+    rewrites history.json/.csv; it redraws learning_curves.png when a minute
+    has passed since the last drawing, and at the end of training."""
     from .callbacks import Callback  # noqa: PLC0415
 
     class RunRecorder(Callback):
+        drawn_at = float("-inf")
+
         def on_epoch_end(self, epoch, logs=None):
             if interrupted():
                 return
             for key, value in (logs or {}).items():
                 history.setdefault(key, []).append(float(value))
             _write_history(out, history)
+            if time.monotonic() - self.drawn_at >= PLOT_EVERY_S:
+                _plot_history(out, history)
+                self.drawn_at = time.monotonic()
+
+        def on_train_end(self, logs=None):
+            _plot_history(out, history)
 
     return RunRecorder()
 
