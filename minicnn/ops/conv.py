@@ -92,7 +92,8 @@ class Conv2DFunction(Function):
     im2col matrix if forward kept one for backward (the reference does; the
     Numba kernels recompute it piece by piece and keep only narrow ones).
 
-    Fast path: ``kernels/numba_conv.py::conv2d_forward``/``conv2d_backward``.
+    Fast path: ``kernels/numba_conv.py::conv2d_forward``/``conv2d_backward``
+    (whose forward hands large 3x3 stride-1 layers to ``kernels/numba_winograd.py``).
     """
 
     def __init__(self, geom: WindowGeometry, relu: bool = False, max_value=None):

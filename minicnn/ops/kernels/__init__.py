@@ -14,7 +14,9 @@ im2col, col2im              numba_conv.py                     cupy_gpu.py
 maxpool_*, avgpool_*        numba_cpu.py                      cupy_gpu.py
 relu_forward/_backward      numba_cpu.py                      cupy_gpu.py
 adam_update                 numba_cpu.py                      cupy_gpu.py
-conv2d_forward/_backward    numba_conv.py                     (reference: cuBLAS GEMMs)
+conv2d_forward/_backward    numba_conv.py (forward of large   (reference: cuBLAS GEMMs)
+                            3x3 stride-1 layers: Winograd,
+                            numba_winograd.py)
 dense_forward/_backward     numba_dense.py                    (reference: cuBLAS GEMMs)
 depthwise_forward/_backward numba_depthwise.py                (reference)
 batchnorm_forward/_backward numba_batchnorm.py                (reference)

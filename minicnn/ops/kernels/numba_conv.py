@@ -41,6 +41,7 @@ from numba import njit
 from ..shapes import WindowGeometry
 from .numba_gemm import (_JIT, _bias, _bias_relu, _cap, _relu_grad_bias_sum, gemm_over_weights_backward,
                          gemm_over_weights_forward, split_over_weights)
+from . import numba_winograd
 from .threads import launch, over_batch
 
 
@@ -185,6 +186,8 @@ def _maxpool_2x2_backward(g, arg, out):
 
 
 # -- the Conv2D chunk loops ----------------------------------------------------------------
+WINOGRAD_MIN_PIXELS = 256  # output pixels per image (16x16) from which Winograd is used
+WINOGRAD_MIN_CHANNELS = 16  # input channels from which Winograd is used (few: the transforms dominate)
 CHUNK_BYTES = 1 << 20  # im2col buffer per chunk: fits a core's L2 cache
 KEEP_NARROW_COLS = 32  # keep im2col matrices this narrow (e.g. 3x3 over RGB: 27) for backward
 
@@ -301,9 +304,20 @@ def _whole_cols(x, geom: WindowGeometry):
     return np.ascontiguousarray(x).reshape(-1, x.shape[3]) if geom.is_pointwise else im2col(x, geom)
 
 
+def _winograd_pays(x, w, geom: WindowGeometry) -> bool:
+    """Winograd (``numba_winograd.py``) wins over im2col for 3x3 stride-1 windows
+    over many pixels and channels; over few pixels its 16 small GEMMs each pack
+    their own weights, and it loses (``python -m benchmarks.winograd`` measures both)."""
+    return (numba_winograd.applies(geom) and geom.out_h * geom.out_w >= WINOGRAD_MIN_PIXELS
+            and x.shape[3] >= WINOGRAD_MIN_CHANNELS and not _wide(x, w, geom))
+
+
 def conv2d_forward(x, w, b, geom: WindowGeometry, relu: bool, keep_cols: bool = True, max_value=None):
-    """``ops/conv.py::conv2d_reference_forward`` in chunks; returns y and the
-    im2col matrix if one was kept (None otherwise: backward rebuilds it)."""
+    """``ops/conv.py::conv2d_reference_forward`` in chunks, or with Winograd's
+    F(2x2, 3x3) where that is faster; returns y and the im2col matrix if one was
+    kept (None otherwise: backward rebuilds it)."""
+    if _winograd_pays(x, w, geom):
+        return numba_winograd.winograd_conv2d_forward(x, w, b, geom, relu, keep_cols, max_value)
     if _wide(x, w, geom):
         cols = _whole_cols(x, geom)
         y = gemm_over_weights_forward(cols, np.ascontiguousarray(w.reshape(-1, w.shape[-1])), b, relu, max_value)

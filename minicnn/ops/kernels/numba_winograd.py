@@ -1,0 +1,147 @@
+"""3x3 stride-1 Conv2D forward with Winograd's F(2x2, 3x3): 2.25x fewer multiplications.
+
+Override (``kernels/__init__.py`` chooses it): ``winograd_conv2d_forward`` for
+``ops/conv.py``'s forward pass, when the window is 3x3, stride 1, dilation 1
+(VGG's and ResNet's 3x3 convolutions). Backward keeps the im2col path.
+
+Im2col computes each output pixel as a dot product over its 3x3 window: 9
+multiplications per pixel, input channel and filter. Winograd computes a 2x2
+block of outputs from the 4x4 block of inputs it depends on with 16 instead of
+36, by transforming both into a space where the convolution is an elementwise
+product (Lavin & Gray, "Fast Algorithms for Convolutional Neural Networks",
+2016)::
+
+    Y = Aᵀ [ (G g Gᵀ) ⊙ (Bᵀ d B) ] A          d: 4x4 input tile, g: 3x3 kernel, Y: 2x2 outputs
+
+        ⎡1  0 -1  0⎤        ⎡ 1    0    0 ⎤        ⎡1  1  1  0⎤
+   Bᵀ = ⎢0  1  1  0⎥    G = ⎢1/2  1/2  1/2⎥   Aᵀ = ⎣0  1 -1 -1⎦
+        ⎢0 -1  1  0⎥        ⎢1/2 -1/2  1/2⎥
+        ⎣0  1  0 -1⎦        ⎣ 0    0    1 ⎦
+
+Summed over input channels, the ⊙ becomes 16 independent GEMMs, one per
+position k of the 4x4 transformed tile: M[k] = V[k] (tiles x C) @ U[k] (C x F).
+So a core takes its images, transforms their tiles (``_input_tiles``: V),
+runs the 16 GEMMs on BLAS, and transforms back (``_output_tiles``, adding the
+bias and ReLU). The transforms only add and subtract; the GEMMs do 16/36 of
+im2col's multiplications. Results equal the reference to float32 rounding
+(the transforms reorder the sums), tested in ``tests/test_kernels_winograd.py``.
+"""
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from ..shapes import WindowGeometry
+from .numba_gemm import _JIT, _bias, _cap
+from .threads import over_batch
+
+CHUNK_BYTES = 4 << 20  # transformed tiles per chunk of images
+
+
+def applies(geom: WindowGeometry) -> bool:
+    """3x3 windows, stride 1, no dilation ('same' or 'valid' padding)."""
+    return geom.kernel == (3, 3) and geom.strides == (1, 1) and geom.dilation == (1, 1)
+
+
+def kernel_transform(w):
+    """U[k] = (G g Gᵀ) at the 16 positions k of the 4x4 tile: (16, C, F) from (3, 3, C, F)."""
+    g = np.array([[1, 0, 0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0, 0, 1]], dtype=w.dtype)
+    u = np.einsum("ai,ijcf,bj->abcf", g, w, g)
+    return np.ascontiguousarray(u.reshape(16, *w.shape[2:]))
+
+
+@njit(**_JIT)
+def _input_tiles(x, v, top, left, tiles_h, tiles_w):
+    """V[k, tile, c] = (Bᵀ d B)[k] for every 4x4 input tile d of these images."""
+    n, h, w, c = x.shape
+    d = np.empty((4, 4, c), x.dtype)
+    t = np.empty((4, 4, c), x.dtype)
+    for img in range(n):
+        for ty in range(tiles_h):
+            for tx in range(tiles_w):
+                tile = (img * tiles_h + ty) * tiles_w + tx
+                for i in range(4):
+                    r = 2 * ty + i - top
+                    for j in range(4):
+                        s = 2 * tx + j - left
+                        if 0 <= r < h and 0 <= s < w:
+                            for ch in range(c):
+                                d[i, j, ch] = x[img, r, s, ch]
+                        else:
+                            for ch in range(c):
+                                d[i, j, ch] = 0
+                for j in range(4):  # t = Bᵀ d (rows)
+                    for ch in range(c):
+                        d0, d1, d2, d3 = d[0, j, ch], d[1, j, ch], d[2, j, ch], d[3, j, ch]
+                        t[0, j, ch] = d0 - d2
+                        t[1, j, ch] = d1 + d2
+                        t[2, j, ch] = d2 - d1
+                        t[3, j, ch] = d1 - d3
+                for i in range(4):  # V = t B (columns)
+                    for ch in range(c):
+                        t0, t1, t2, t3 = t[i, 0, ch], t[i, 1, ch], t[i, 2, ch], t[i, 3, ch]
+                        v[4 * i + 0, tile, ch] = t0 - t2
+                        v[4 * i + 1, tile, ch] = t1 + t2
+                        v[4 * i + 2, tile, ch] = t2 - t1
+                        v[4 * i + 3, tile, ch] = t1 - t3
+
+
+@njit(**_JIT)
+def _output_tiles(m, y, b, has_bias, relu, has_cap, cap, tiles_h, tiles_w):
+    """y's 2x2 block of each tile = Aᵀ M A (+ b, then ReLU); blocks over the edge are cut."""
+    n, oh, ow, f = y.shape
+    t = np.empty((2, 4, f), y.dtype)
+    for img in range(n):
+        for ty in range(tiles_h):
+            for tx in range(tiles_w):
+                tile = (img * tiles_h + ty) * tiles_w + tx
+                for j in range(4):  # t = Aᵀ M (rows)
+                    for ch in range(f):
+                        m0, m1, m2, m3 = m[j, tile, ch], m[4 + j, tile, ch], m[8 + j, tile, ch], m[12 + j, tile, ch]
+                        t[0, j, ch] = m0 + m1 + m2
+                        t[1, j, ch] = m1 - m2 - m3
+                for i in range(2):  # Y = t A (columns)
+                    r = 2 * ty + i
+                    if r >= oh:
+                        continue
+                    for jj in range(2):
+                        s = 2 * tx + jj
+                        if s >= ow:
+                            continue
+                        for ch in range(f):
+                            if jj == 0:
+                                v = t[i, 0, ch] + t[i, 1, ch] + t[i, 2, ch]
+                            else:
+                                v = t[i, 1, ch] - t[i, 2, ch] - t[i, 3, ch]
+                            if has_bias:
+                                v += b[ch]
+                            if relu:
+                                v = 0 if v < 0 else v
+                                v = cap if has_cap and v > cap else v
+                            y[img, r, s, ch] = v
+
+
+def winograd_conv2d_forward(x, w, b, geom: WindowGeometry, relu: bool, keep_cols: bool = True, max_value=None):
+    """``ops/conv.py::conv2d_reference_forward`` for a 3x3 stride-1 window; keeps no im2col matrix."""
+    x = np.ascontiguousarray(x)
+    n, c, f = x.shape[0], x.shape[3], w.shape[3]
+    dtype = np.result_type(x, w)
+    u = kernel_transform(w.astype(dtype, copy=False))
+    bias = _bias(b, f, dtype)
+    tiles_h, tiles_w = -(-geom.out_h // 2), -(-geom.out_w // 2)
+    y = np.empty((n, geom.out_h, geom.out_w, f), dtype=dtype)
+    top, left = geom.pads[0][0], geom.pads[1][0]
+
+    per_image = 16 * tiles_h * tiles_w * max(c, f) * x.itemsize
+    step = max(1, CHUNK_BYTES // per_image)
+
+    def part(lo, hi):  # images lo..hi-1, a few at a time: the transformed tiles stay near the cache
+        for s in range(lo, hi, step):
+            e = min(hi, s + step)
+            v = np.empty((16, (e - s) * tiles_h * tiles_w, c), dtype)
+            _input_tiles(x[s:e], v, top, left, tiles_h, tiles_w)
+            m = np.matmul(v, u)
+            _output_tiles(m, y[s:e], bias, b is not None, relu, *_cap(max_value, dtype), tiles_h, tiles_w)
+
+    over_batch(part, n, max(x.size, y.size))
+    return y, None

@@ -1,0 +1,58 @@
+"""Winograd F(2x2, 3x3) (``numba_winograd``) computes the 3x3 stride-1 convolution the reference computes.
+
+Hypothesis draws sizes (odd ones leave half tiles at the edges), channels,
+'same'/'valid'/explicit padding, bias, ReLU and ReLU6, float32 and float64,
+1-3 threads and tiny image chunks; the outputs must agree with
+``ops/conv.py``'s im2col reference to the rounding of the reordered sums.
+"""
+import numpy as np
+import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
+
+from minicnn.ops import kernels
+from minicnn.ops.conv import conv2d_reference_forward
+from minicnn.ops.kernels import numba_winograd
+from minicnn.ops.shapes import WindowGeometry
+from test_kernels_conv import split
+
+case = st.fixed_dictionaries({
+    "n": st.integers(1, 4), "h": st.integers(1, 9), "w": st.integers(1, 9), "c": st.integers(1, 6),
+    "f": st.integers(1, 6), "window": st.sampled_from(["same", "valid", "pads"]), "bias": st.booleans(),
+    "activation": st.sampled_from([None, "relu", "relu6"]), "dtype": st.sampled_from([np.float32, np.float64]),
+    "parts": st.integers(1, 3), "chunk": st.sampled_from([1, 1 << 22]), "seed": st.integers(0, 2**16),
+})
+
+
+@settings(max_examples=60, deadline=None)
+@given(case)
+def test_winograd_matches_the_reference(p):
+    pads = ((p["seed"] % 2, 1), (1, p["seed"] % 3)) if p["window"] == "pads" else None
+    try:
+        geom = WindowGeometry.make(p["h"], p["w"], (3, 3), (1, 1), "valid" if pads else p["window"], pads=pads)
+    except ValueError:
+        assume(False)
+    assert numba_winograd.applies(geom)
+    rng = np.random.default_rng(p["seed"])
+    x = rng.standard_normal((p["n"], p["h"], p["w"], p["c"])).astype(p["dtype"])
+    w = rng.standard_normal((3, 3, p["c"], p["f"])).astype(p["dtype"])
+    b = rng.standard_normal(p["f"]).astype(p["dtype"]) if p["bias"] else None
+    relu, cap = p["activation"] is not None, (1.5 if p["activation"] == "relu6" else None)
+    with kernels.use("numpy"):
+        ref, _ = conv2d_reference_forward(x, w, b, geom, relu, False, cap)
+    saved = numba_winograd.CHUNK_BYTES
+    numba_winograd.CHUNK_BYTES = p["chunk"]
+    try:
+        with split(p["parts"], 1 << 20):
+            y, cols = numba_winograd.winograd_conv2d_forward(x, w, b, geom, relu, True, cap)
+    finally:
+        numba_winograd.CHUNK_BYTES = saved
+    assert cols is None and y.shape == ref.shape and y.dtype == ref.dtype
+    eps = 1e-5 if p["dtype"] == np.float32 else 1e-12
+    np.testing.assert_allclose(y, ref, rtol=eps, atol=eps * (1 + np.abs(ref).max(initial=0)) * p["c"])
+
+
+@pytest.mark.parametrize("kernel, strides, dilation", [((3, 3), (2, 2), (1, 1)), ((3, 3), (1, 1), (2, 2)),
+                                                       ((5, 5), (1, 1), (1, 1)), ((1, 1), (1, 1), (1, 1))])
+def test_winograd_applies_only_to_3x3_stride_1(kernel, strides, dilation):
+    assert not numba_winograd.applies(WindowGeometry.make(9, 9, kernel, strides, "same", dilation))
