@@ -116,3 +116,16 @@ def test_matches_keras_and_tensorflow_numbers():
                 fill_value=0.5, interpolation=interp.upper(), fill_mode=fill.upper()).numpy()
             np.testing.assert_allclose(affine_transform(x, m, interp, fill, 0.5), ref, atol=1e-5,
                                        err_msg=f"{fill}/{interp}")
+
+
+def test_resizing_builds_its_matrices_once_per_size_in_the_images_dtype():
+    layer = mc.layers.Resizing(4, 6)
+    for dtype in (np.float32, np.float64):
+        x = np.random.default_rng(0).random((2, 8, 3, 1)).astype(dtype)
+        first = layer(x)
+        rh, rw_t = layer._matrices(8, 3, x)
+        assert rh.dtype == dtype and rw_t.dtype == dtype
+        assert layer._matrices(8, 3, x)[0] is rh  # reused, not rebuilt
+        np.testing.assert_array_equal(layer(x).numpy(), first.numpy())
+        expected = np.einsum("ih,nhwc,jw->nijc", resize_matrix(8, 4, dtype=dtype), x, resize_matrix(3, 6, dtype=dtype))
+        np.testing.assert_allclose(first.numpy(), expected, rtol=1e-6)

@@ -128,7 +128,9 @@ class Dropout(Layer):
         shape = self.noise_shape or inputs.shape
         shape = tuple(s if s is not None else inputs.shape[i] for i, s in enumerate(shape))
         keep = self._random.generator().random(shape) >= self.rate
-        mask = backend.to_device(keep / (1.0 - self.rate), dtype=inputs.dtype)
+        # the 0/1 mask crosses to the device as bytes, and is scaled there, in the inputs' dtype
+        mask = backend.to_device(keep, dtype=inputs.dtype)
+        mask *= mask.dtype.type(1.0 / (1.0 - self.rate))
         return inputs * as_tensor(mask)
 
     def compute_output_shape(self, input_shape):

@@ -58,13 +58,14 @@ class Rescaling(Layer):
 
 
 # -- resizing: a linear map along each image axis ----------------------------------------
-def resize_matrix(in_size: int, out_size: int, interpolation="bilinear", xp=np) -> np.ndarray:
+def resize_matrix(in_size: int, out_size: int, interpolation="bilinear", xp=np, dtype=None) -> np.ndarray:
     """The (out_size, in_size) matrix R with ``resized = R @ column``.
 
     Same rule as TensorFlow's ``tf.image.resize`` (which Keras uses), with
     half-pixel centres: output pixel i looks at input position
     ``(i + 0.5) * in/out - 0.5`` and mixes its two neighbours linearly
-    (edges clamped). No antialiasing, exactly as Keras' default.
+    (edges clamped). No antialiasing, exactly as Keras' default. ``dtype``:
+    the images' (default ``floatx``).
     """
     scale = in_size / out_size
     rows = np.arange(out_size)
@@ -80,7 +81,7 @@ def resize_matrix(in_size: int, out_size: int, interpolation="bilinear", xp=np) 
         upper = np.clip(np.ceil(pos).astype(int), 0, in_size - 1)
         np.add.at(r, (rows, lower), 1.0 - lerp)
         np.add.at(r, (rows, upper), lerp)
-    return xp.asarray(r.astype(backend.floatx()))
+    return xp.asarray(r.astype(dtype or backend.floatx()))
 
 
 class Resizing(Layer):
@@ -107,13 +108,24 @@ class Resizing(Layer):
             top, left = (h - ch) // 2, (w - cw) // 2
             inputs = math_ops.getitem(inputs, (slice(None), slice(top, top + ch), slice(left, left + cw)))
             h, w = ch, cw
-        xp = backend.get_array_module(inputs.data)
-        rh = Tensor(resize_matrix(h, self.height, self.interpolation, xp))
-        rw_t = Tensor(resize_matrix(w, self.width, self.interpolation, xp).T.copy())
+        rh, rw_t = self._matrices(h, w, inputs.data)
         x = math_ops.transpose(inputs, (0, 3, 1, 2))          # N, C, H, W
         x = math_ops.matmul(x, rw_t)                          # N, C, H, width
         x = math_ops.matmul(rh, x)                            # N, C, height, width
         return math_ops.transpose(x, (0, 2, 3, 1))
+
+    def _matrices(self, h, w, data):
+        """(R_h, R_wᵀ) for an h x w input, in the images' dtype and on their device,
+        built once per input size instead of at every call (on a GPU, a host
+        computation and two copies per step)."""
+        xp = backend.get_array_module(data)
+        key = (h, w, str(data.dtype), xp.__name__)
+        cache = self.__dict__.setdefault("_matrix_cache", {})
+        if key not in cache:
+            cache[key] = (Tensor(resize_matrix(h, self.height, self.interpolation, xp, data.dtype)),
+                          Tensor(xp.ascontiguousarray(resize_matrix(w, self.width, self.interpolation, xp,
+                                                                    data.dtype).T)))
+        return cache[key]
 
     def compute_output_shape(self, input_shape):
         return (input_shape[0], self.height, self.width, input_shape[3])
