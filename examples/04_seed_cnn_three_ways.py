@@ -15,7 +15,7 @@
 # Run: `python examples/04_seed_cnn_three_ways.py [--quick] [--out FOLDER]`
 
 # %%
-from _common import cifar10_subset, claim, finish, plt, save, setup
+from _common import cifar10_subset, claim, finish, hold_out, plt, save, setup
 
 import numpy as np
 
@@ -107,7 +107,8 @@ claim("same_weights_max_output_diff", diff)
 
 # %%
 n_train, n_val, epochs, batch = (128, 64, 2, 32) if args.quick else (3000, 1000, 4, 64)
-(x, y), (x_val, y_val) = cifar10_subset(n_train, n_val)
+(x_all, y_all), _ = cifar10_subset(n_train + n_val, 0)
+(x, y), (x_val, y_val) = hold_out(x_all, y_all, n_val)
 
 
 class BatchLoss(mc.callbacks.Callback):
@@ -157,7 +158,7 @@ a0.legend()
 a1.set_xlabel("epoch")
 a1.set_ylabel("accuracy")
 a1.set_xticks(range(1, epochs + 1))
-a1.set_title(f"Accuracy per epoch (validation: {n_val:,} test images;\nchance is 0.10)")
+a1.set_title(f"Accuracy per epoch (validation: {n_val:,} held-out training images;\nchance is 0.10)")
 a1.legend(fontsize=7, ncol=3, loc="upper center", bbox_to_anchor=(0.5, -0.14))
 save(fig, args, "learning_curves.png")
 finish(args)

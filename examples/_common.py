@@ -85,6 +85,13 @@ def finish(args) -> None:
     print(f"done in {_claims['wall_s']} s; claims in {args.out / 'claims.json'}")
 
 
+def hold_out(x, y, n_val: int):
+    """The last ``n_val`` of a (shuffled) training set as validation data, the rest for training:
+    ``(x_train, y_train), (x_val, y_val)``. Validation comes from the training images, never from the
+    test set, which stays unseen until the final evaluation."""
+    return (x[:-n_val], y[:-n_val]), (x[-n_val:], y[-n_val:])
+
+
 def cifar10_subset(n_train: int, n_test: int, seed: int = 0):
     """Random images of real CIFAR-10 (the stored set is sorted by class, so never take the first n),
     scaled to [0, 1] float32: ``(x_train, y_train), (x_test, y_test)``."""
