@@ -150,6 +150,19 @@ class Tensor:
         arr = self.numpy()
         return arr if dtype is None else arr.astype(dtype)
 
+    def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
+        """NumPy arithmetic with a Tensor (``ndarray * tensor``) runs the Tensor's
+        own differentiable operator. Any other NumPy function would compute on a
+        copy outside the graph, and nothing before it would learn: refused."""
+        operator = _NUMPY_OPERATORS.get(ufunc) if method == "__call__" and not kwargs else None
+        if operator is None:
+            raise TypeError(
+                f"numpy.{ufunc.__name__} was called on a minicnn Tensor: NumPy would compute it on a copy "
+                "outside the gradient graph, so nothing before it would learn. Use the Tensor's operators and "
+                "methods, minicnn.autograd.math_ops (exp, log, sqrt, absolute, clip, matmul, ...) or "
+                "minicnn.activations (tanh, sigmoid, relu, ...); call .numpy() to leave the graph on purpose.")
+        return operator(*inputs)
+
     def __repr__(self):
         grad = ", requires_grad=True" if self.requires_grad else ""
         return f"Tensor(shape={self.shape}, dtype={self.dtype}{grad})"
@@ -227,6 +240,14 @@ class Tensor:
     @property
     def T(self):
         return Transpose(None)(self)
+
+
+# the NumPy ufuncs a Tensor answers itself (``Tensor.__array_ufunc__``): its operators
+_NUMPY_OPERATORS = {
+    np.add: lambda a, b: Add()(*_pair(a, b)), np.subtract: lambda a, b: Sub()(*_pair(a, b)),
+    np.multiply: lambda a, b: Mul()(*_pair(a, b)), np.true_divide: lambda a, b: Div()(*_pair(a, b)),
+    np.negative: lambda a: Neg()(a), np.matmul: lambda a, b: MatMul()(a, b),
+}
 
 
 def as_tensor(value, dtype=None) -> Tensor:
