@@ -12,7 +12,7 @@ so forward can skip keeping what no backward will read. ``backward`` receives
 the gradient of the loss with respect to each output and returns the gradient
 with respect to each input (``None`` for inputs that need none). Calling a
 Function on Tensors runs ``forward`` and, unless gradients are switched off
-(``no_grad``), links the outputs to the Function so that ``Tensor.backward``
+(``no_grad``, ``grad_mode.py``), links the outputs to the Function so that ``Tensor.backward``
 (``backprop.py``) can walk the graph later. That link is the whole "tape".
 
 The two need each other (a Function makes Tensors; ``a + b`` on Tensors calls
@@ -25,35 +25,15 @@ the function forms (``math_ops.add(a, b)``), are in ``math_ops.py``.
 """
 from __future__ import annotations
 
-import contextlib
 import math
 import numbers
-import threading
 import weakref
 
 import numpy as np
 
 from .. import backend, profiler
 from .backprop import backpropagate
-
-_config = threading.local()
-
-
-def grad_enabled() -> bool:
-    """Whether operations are being recorded for backward."""
-    return getattr(_config, "enabled", True)
-
-
-@contextlib.contextmanager
-def no_grad():
-    """Context in which nothing is recorded: inference uses less memory and time."""
-    old = grad_enabled()
-    _config.enabled = False
-    try:
-        yield
-    finally:
-        _config.enabled = old
-
+from .grad_mode import grad_enabled
 
 class Function:
     """Base class of every differentiable operation.
