@@ -237,6 +237,8 @@ class ReduceLROnPlateau(_Monitoring):
         self.wait = self.cooldown_counter = 0
 
     def on_epoch_end(self, epoch, logs=None):
+        if logs is not None:  # as Keras 3: the rate this epoch ran with, so History records it
+            logs["learning_rate"] = float(self.model.optimizer.learning_rate)
         value = self._current(logs)
         if value is None:
             return

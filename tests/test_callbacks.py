@@ -72,10 +72,12 @@ def test_reduce_lr_on_plateau_with_cooldown_and_min_lr():
 
     model.compile(mc.optimizers.SGD(1e-3), "mse")
     plateau = cbs.ReduceLROnPlateau(monitor="val_loss", factor=0.5, patience=2, cooldown=1, min_lr=2e-4)
-    model.fit(X, Y, epochs=8, verbose=0, validation_data=(X, Y),
-              callbacks=[Scripted([1, 1, 1, 1, 1, 1, 1, 1]), plateau, Record()])
+    history = model.fit(X, Y, epochs=8, verbose=0, validation_data=(X, Y),
+                        callbacks=[Scripted([1, 1, 1, 1, 1, 1, 1, 1]), plateau, Record()])
     # patience 2 -> halve; the cooldown epoch does not count towards the next wait; floor at min_lr
     assert lrs == pytest.approx([1e-3, 1e-3, 5e-4, 5e-4, 2.5e-4, 2.5e-4, 2e-4, 2e-4])
+    # as Keras 3, History records the rate each epoch ran with (before that epoch's reduction)
+    assert history.history["learning_rate"] == pytest.approx([1e-3, 1e-3, 1e-3, 5e-4, 5e-4, 2.5e-4, 2.5e-4, 2e-4])
 
 
 def test_csv_logger_writes_and_appends(tmp_path):
