@@ -209,6 +209,14 @@ class ModelCheckpoint(_Monitoring):
         self.filepath, self.verbose, self.save_best_only = str(filepath), verbose, save_best_only
         if save_freq != "epoch":
             raise ValueError("ModelCheckpoint: only save_freq='epoch' is supported")
+        # checked here, as Keras does, not when the first epoch ends
+        if not save_weights_only or self.filepath.endswith(".keras"):
+            raise ValueError(f"ModelCheckpoint: minicnn saves weights only (save_weights_only=True) to a "
+                             f"'.weights.h5' file; whole-model '.keras' files are not supported yet. "
+                             f"Got filepath={self.filepath!r}, save_weights_only={save_weights_only}.")
+        if not self.filepath.endswith(".weights.h5"):
+            raise ValueError(f"ModelCheckpoint: with save_weights_only=True the filepath must end in "
+                             f"'.weights.h5' (Keras' weights format), got {self.filepath!r}")
 
     def on_epoch_end(self, epoch, logs=None):
         logs = dict(logs or {})

@@ -112,3 +112,13 @@ def test_learning_rate_scheduler_sets_lr_each_epoch_and_logs_it():
     assert history.history["learning_rate"] == pytest.approx([0.1, 0.05, 0.1 / 3])
     with pytest.raises(ValueError, match="schedule returned"):
         model.fit(X, Y, epochs=1, verbose=0, callbacks=[cbs.LearningRateScheduler(lambda e, lr: math.inf)])
+
+
+@pytest.mark.parametrize("filepath, weights_only, message", [
+    ("model.keras", True, "whole-model '.keras' files are not supported yet"),
+    ("model.weights.h5", False, "saves weights only"),
+    ("model.h5", True, "must end in '.weights.h5'"),
+])
+def test_model_checkpoint_checks_its_file_name_when_made_not_after_an_epoch(filepath, weights_only, message):
+    with pytest.raises(ValueError, match=message):
+        cbs.ModelCheckpoint(filepath, save_weights_only=weights_only)
