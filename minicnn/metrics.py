@@ -97,10 +97,26 @@ class Mean:
         return float(self.total) / self.count if self.count else 0.0
 
 
+def mean_absolute_error(y_true, y_pred):
+    """mean(|target - prediction|) over the last axis, per sample."""
+    y_pred = _raw(y_pred)
+    xp = get_array_module(y_pred)
+    return xp.abs(xp.asarray(_raw(y_true), dtype=y_pred.dtype) - y_pred).mean(axis=-1)
+
+
+def mean_squared_error(y_true, y_pred):
+    """mean((target - prediction)²) over the last axis, per sample."""
+    y_pred = _raw(y_pred)
+    xp = get_array_module(y_pred)
+    return xp.square(xp.asarray(_raw(y_true), dtype=y_pred.dtype) - y_pred).mean(axis=-1)
+
+
 _FUNCTIONS = {
     "sparse_categorical_accuracy": sparse_categorical_accuracy,
     "categorical_accuracy": categorical_accuracy,
     "binary_accuracy": binary_accuracy,
+    "mean_absolute_error": mean_absolute_error, "mae": mean_absolute_error,
+    "mean_squared_error": mean_squared_error, "mse": mean_squared_error,
 }
 
 

@@ -141,6 +141,29 @@ def _accuracy_check(label):
 ROWS += [Row("metrics", label, _accuracy_check(label), loss_case(), examples=4) for label in ACCURACY_CASES]
 
 
+def _regression_metrics_check(case, stats):
+    """compile(metrics=['mae', 'mse']) + evaluate, in both libraries, from the same weights."""
+    keras, tf = keras_modules()
+    n, k, _, seed, _ = case
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((n, 5)).astype("float32")
+    y = rng.standard_normal((n, k)).astype("float32")
+    k_model = keras.Sequential([keras.Input((5,)), keras.layers.Dense(k)])
+    m_model = mc.Sequential([mc.Input((5,)), mc.layers.Dense(k)])
+    k_model.set_weights([rng.standard_normal(w.shape).astype("float32") for w in k_model.weights])
+    m_model.set_weights(k_model.get_weights())
+    k_model.compile(loss="mse", metrics=["mae", "mse"], jit_compile=False)
+    m_model.compile(loss="mse", metrics=["mae", "mse"])
+    k_logs = k_model.evaluate(x, y, batch_size=n, verbose=0, return_dict=True)
+    m_logs = m_model.evaluate(x, y, batch_size=n, verbose=0, return_dict=True)
+    assert sorted(m_logs) == sorted(k_logs), (m_logs, k_logs)
+    for name in ("mae", "mse"):
+        stats.compare(name, m_logs[name], k_logs[name], "float32")
+
+
+ROWS.append(Row("metrics", "mae, mse (compile names)", _regression_metrics_check, loss_case(), examples=4))
+
+
 @pytest.mark.parametrize("row", ROWS, ids=lambda r: r.id)
 def test_loss_or_metric_matches_keras(row):
     row.run()
