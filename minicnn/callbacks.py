@@ -90,6 +90,25 @@ class ProgressLogger(Callback):
             print(line, flush=True)
 
 
+class LambdaCallback(Callback):
+    """A callback from plain functions, as Keras' ``LambdaCallback``: each
+    argument, if given, is called at that hook with the hook's arguments
+    (``on_epoch_end(epoch, logs)``, ``on_train_batch_end(batch, logs)``,
+    ``on_train_begin(logs)``, ...)."""
+
+    HOOKS = ("on_train_begin", "on_train_end", "on_epoch_begin", "on_epoch_end", "on_train_batch_begin",
+             "on_train_batch_end")
+
+    def __init__(self, **hooks):
+        super().__init__()
+        unknown = sorted(set(hooks) - set(self.HOOKS))
+        if unknown:
+            raise TypeError(f"LambdaCallback: unknown hook(s) {unknown}; the hooks are {list(self.HOOKS)}")
+        for name, fn in hooks.items():
+            if fn is not None:
+                setattr(self, name, fn)  # an instance attribute: called instead of the no-op method
+
+
 class CallbackList:
     """Runs a list of callbacks; ``fit`` talks only to this."""
 

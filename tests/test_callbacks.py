@@ -122,3 +122,15 @@ def test_learning_rate_scheduler_sets_lr_each_epoch_and_logs_it():
 def test_model_checkpoint_checks_its_file_name_when_made_not_after_an_epoch(filepath, weights_only, message):
     with pytest.raises(ValueError, match=message):
         cbs.ModelCheckpoint(filepath, save_weights_only=weights_only)
+
+
+def test_lambda_callback_calls_the_functions_it_was_given():
+    seen = []
+    callback = cbs.LambdaCallback(on_epoch_end=lambda epoch, logs: seen.append(("epoch", epoch, sorted(logs))),
+                                  on_train_batch_end=lambda batch, logs: seen.append(("batch", batch)),
+                                  on_train_end=lambda logs: seen.append(("end",)))
+    model = _model()
+    model.fit(X, Y, epochs=2, batch_size=len(X), verbose=0, callbacks=[callback])
+    assert seen == [("batch", 0), ("epoch", 0, ["loss"]), ("batch", 0), ("epoch", 1, ["loss"]), ("end",)]
+    with pytest.raises(TypeError, match="unknown hook"):
+        cbs.LambdaCallback(on_epoch_ended=print)
