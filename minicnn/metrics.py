@@ -97,6 +97,24 @@ class Mean:
         return float(self.total) / self.count if self.count else 0.0
 
 
+def sparse_top_k_categorical_accuracy(y_true, y_pred, k=5):
+    """1.0 where the integer label is among the k highest predictions, per sample.
+    As TensorFlow's ``in_top_k``: the label is in when fewer than k classes score
+    strictly higher than it (ties at the boundary count as in)."""
+    y_pred = _raw(y_pred)
+    xp = get_array_module(y_pred)
+    labels = xp.asarray(_raw(y_true))
+    if labels.ndim == y_pred.ndim and labels.shape[-1] == 1:
+        labels = labels[..., 0]
+    target = xp.take_along_axis(y_pred, labels.astype(xp.int64)[..., None], axis=-1)
+    return ((y_pred > target).sum(axis=-1) < k).astype(y_pred.dtype)
+
+
+def top_k_categorical_accuracy(y_true, y_pred, k=5):
+    """``sparse_top_k_categorical_accuracy`` for one-hot targets."""
+    return sparse_top_k_categorical_accuracy(_raw(y_true).argmax(axis=-1), y_pred, k)
+
+
 def mean_absolute_error(y_true, y_pred):
     """mean(|target - prediction|) over the last axis, per sample."""
     y_pred = _raw(y_pred)
@@ -115,6 +133,8 @@ _FUNCTIONS = {
     "sparse_categorical_accuracy": sparse_categorical_accuracy,
     "categorical_accuracy": categorical_accuracy,
     "binary_accuracy": binary_accuracy,
+    "top_k_categorical_accuracy": top_k_categorical_accuracy,
+    "sparse_top_k_categorical_accuracy": sparse_top_k_categorical_accuracy,
     "mean_absolute_error": mean_absolute_error, "mae": mean_absolute_error,
     "mean_squared_error": mean_squared_error, "mse": mean_squared_error,
 }

@@ -164,6 +164,26 @@ def _regression_metrics_check(case, stats):
 ROWS.append(Row("metrics", "mae, mse (compile names)", _regression_metrics_check, loss_case(), examples=4))
 
 
+def _top_k_check(case, stats):
+    """Keras' top-k accuracies (k=5) against minicnn's, on scores with ties at the boundary."""
+    keras, tf = keras_modules()
+    n, k, _, seed, _ = case
+    classes = k + 5
+    rng = np.random.default_rng(seed)
+    scores = rng.integers(0, 4, (n, classes)).astype("float32")  # few values: ties are common
+    labels = rng.integers(0, classes, n)
+    onehot = np.eye(classes, dtype="float32")[labels]
+    k_sparse = np.asarray(keras.metrics.sparse_top_k_categorical_accuracy(labels, scores, k=5))
+    k_dense = np.asarray(keras.metrics.top_k_categorical_accuracy(onehot, scores, k=5))
+    stats.compare("sparse_top_k_categorical_accuracy", mc.metrics.sparse_top_k_categorical_accuracy(labels, scores),
+                  k_sparse, "float32")
+    stats.compare("top_k_categorical_accuracy", mc.metrics.top_k_categorical_accuracy(onehot, scores), k_dense,
+                  "float32")
+
+
+ROWS.append(Row("metrics", "top-k categorical accuracy (k=5, ties)", _top_k_check, loss_case(), examples=6))
+
+
 @pytest.mark.parametrize("row", ROWS, ids=lambda r: r.id)
 def test_loss_or_metric_matches_keras(row):
     row.run()
