@@ -1,4 +1,10 @@
-"""Turning ``x, y`` arrays (or a batch iterable) into training batches."""
+"""Turning ``x, y`` arrays (or a batch iterable) into training batches.
+
+``x`` is one array, or, for a model with several inputs, a list or tuple of
+arrays (one per input, in the order of ``Model(inputs=[...])``) or a dict by
+input name, as in Keras; ``arrange_inputs`` turns the dict into that list.
+Every input must have the same number of samples.
+"""
 from __future__ import annotations
 
 import math
@@ -55,6 +61,11 @@ def validate_arrays(x, y, who: str):
     if x is None:
         raise ValueError(f"{who}: x is required")
     n = num_samples(x)
+    if isinstance(x, (list, tuple)):
+        for i, a in enumerate(x[1:], start=1):
+            if len(a) != n:
+                raise ValueError(f"{who}: every input must have the same number of samples, got input 0 with "
+                                 f"{n} and input {i} with {len(a)}.")
     if y is not None and len(y) != n:
         raise ValueError(
             f"{who}: x and y must have the same number of samples, got x with {n} and y with {len(y)}."
@@ -64,11 +75,31 @@ def validate_arrays(x, y, who: str):
 
 
 def as_array(a):
-    """Lists become arrays; arrays (NumPy/CuPy) and batch sources pass through."""
-    return a if a is None or hasattr(a, "shape") else np.asarray(a)
+    """Lists of numbers become arrays; arrays (NumPy/CuPy) and batch sources pass
+    through; a list or tuple of arrays (several inputs) becomes a list of arrays."""
+    if a is None or hasattr(a, "shape"):
+        return a
+    if isinstance(a, (list, tuple)) and a and all(hasattr(item, "shape") for item in a):
+        return list(a)
+    return np.asarray(a)
+
+
+def arrange_inputs(x, inputs, who: str):
+    """A dict of arrays by input name as the list ``Model.call`` takes, in the
+    order of the model's inputs (``inputs``: their KerasTensors); anything else as it is."""
+    if not isinstance(x, dict):
+        return x
+    if not inputs:
+        raise ValueError(f"{who}: a dict of inputs needs a model built from named Input()s")
+    names = [t.name for t in inputs]
+    missing, extra = [n for n in names if n not in x], sorted(set(x) - set(names))
+    if missing or extra:
+        raise ValueError(f"{who}: the dict's keys must be the model's input names {names}; "
+                         f"missing {missing}, unexpected {extra}")
+    return [x[n] for n in names]
 
 
 def is_batch_source(x) -> bool:
     """An iterable of (x, y) batches, such as ``image_dataset_from_directory``'s result."""
     return not hasattr(x, "shape") and hasattr(x, "__iter__") and hasattr(x, "__len__") \
-        and not isinstance(x, (list, tuple))
+        and not isinstance(x, (list, tuple, dict))

@@ -19,8 +19,8 @@ from ..metrics import Mean
 from ..metrics import get as get_metric
 from ..ops import blas_on_one_thread
 from . import weights_file
-from .data import (ArrayBatches, as_array, batch_size_or_default, is_batch_source, num_samples, take,
-                   validate_arrays)
+from .data import (ArrayBatches, arrange_inputs, as_array, batch_size_or_default, is_batch_source, num_samples,
+                   take, validate_arrays)
 from .gpu import on_device
 
 
@@ -70,7 +70,7 @@ class Trainer:
     def train_on_batch(self, x, y, return_dict=False):
         """One update on one batch; returns the loss (and metrics)."""
         self._require_compiled("train_on_batch")
-        x, y = as_array(x), as_array(y)
+        x, y = as_array(arrange_inputs(x, self.inputs, "train_on_batch")), as_array(y)
         validate_arrays(x, y, "train_on_batch")
         for m in self.compiled_metrics:
             m.reset_state()
@@ -119,7 +119,7 @@ class Trainer:
                 raise ValueError("fit: validation_split needs arrays; pass validation_data for a batch source")
             train = x
         else:
-            x, y = as_array(x), as_array(y)
+            x, y = as_array(arrange_inputs(x, self.inputs, "fit")), as_array(y)
             validate_arrays(x, y, "fit")
             if y is None:
                 raise ValueError("fit: y is required when x is an array")
@@ -137,7 +137,8 @@ class Trainer:
             if is_batch_source(validation_data):
                 val = validation_data
             else:
-                vx, vy = as_array(validation_data[0]), as_array(validation_data[1])
+                vx = as_array(arrange_inputs(validation_data[0], self.inputs, "fit (validation_data)"))
+                vy = as_array(validation_data[1])
                 validate_arrays(vx, vy, "fit (validation_data)")
                 val = ArrayBatches(vx, vy, batch_size or 32)
         return train, val
@@ -180,7 +181,7 @@ class Trainer:
         if is_batch_source(x):
             batches = x
         else:
-            x, y = as_array(x), as_array(y)
+            x, y = as_array(arrange_inputs(x, self.inputs, "evaluate")), as_array(y)
             validate_arrays(x, y, "evaluate")
             batches = ArrayBatches(x, y, batch_size_or_default(batch_size, "evaluate"))
         logs = self._evaluate_batches(batches)
@@ -208,7 +209,7 @@ class Trainer:
         if is_batch_source(x):
             batches = ((xb, None) for xb, *_ in x)
         else:
-            x = as_array(x)
+            x = as_array(arrange_inputs(x, self.inputs, "predict"))
             validate_arrays(x, None, "predict")
             batches = ArrayBatches(x, None, batch_size_or_default(batch_size, "predict"))
         outs = []
@@ -224,7 +225,8 @@ class Trainer:
 
     def predict_on_batch(self, x):
         with no_grad(), blas_on_one_thread():
-            return backend.to_numpy(self(as_array(x), training=False).data)
+            return backend.to_numpy(self(as_array(arrange_inputs(x, self.inputs, "predict_on_batch")),
+                                         training=False).data)
 
     def test_on_batch(self, x, y, return_dict=False):
         self._require_compiled("test_on_batch")
