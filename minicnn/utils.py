@@ -186,3 +186,33 @@ def extract_features(base, data, batch_size=32, verbose=0):
         print(f"extract_features: {len(features)} samples -> {features.shape[1:]} in {seconds:.1f} s "
               f"({1000 * seconds / max(len(features), 1):.2f} ms/sample)")
     return features if labels is None else (features, labels)
+
+
+class PyDataset:
+    """Batches computed on demand, as Keras' ``PyDataset``: subclass it, define
+    ``__len__`` (batches per epoch) and ``__getitem__(index)`` (batch ``index`` as
+    ``(x, y)`` or ``(x,)``), optionally ``on_epoch_end()``, and pass an instance to
+    ``fit``/``evaluate``/``predict``.
+
+    ``workers`` > 1 loads that many batches at once in threads, at most
+    ``max_queue_size`` ahead of training (``models/data.py::IndexedBatches``);
+    threads suit batches that read files or decode images (the GIL is released
+    there). Processes (``use_multiprocessing=True``) are not supported.
+    """
+
+    def __init__(self, workers=1, use_multiprocessing=False, max_queue_size=10):
+        if use_multiprocessing:
+            raise ValueError("PyDataset: use_multiprocessing=True is not supported; workers run as threads")
+        if not isinstance(workers, int) or workers < 1 or not isinstance(max_queue_size, int) or max_queue_size < 1:
+            raise ValueError(f"PyDataset: workers and max_queue_size must be positive integers, "
+                             f"got {workers!r} and {max_queue_size!r}")
+        self.workers, self.use_multiprocessing, self.max_queue_size = workers, use_multiprocessing, max_queue_size
+
+    def __len__(self) -> int:
+        raise NotImplementedError(f"{type(self).__name__} must define __len__ (the number of batches)")
+
+    def __getitem__(self, index):
+        raise NotImplementedError(f"{type(self).__name__} must define __getitem__ (batch number index)")
+
+    def on_epoch_end(self) -> None:
+        """Called after each pass over the batches (shuffle here if you like)."""

@@ -1,5 +1,14 @@
 """Turning ``x, y`` arrays (or a batch iterable) into training batches.
 
+Besides arrays, ``fit``/``evaluate``/``predict`` take what Keras takes as a
+stream of batches (``batch_source``): an object with ``__len__`` and
+``__getitem__`` (Keras' ``PyDataset``, ``minicnn.utils.PyDataset``: batch i is
+``ds[i]``, ``on_epoch_end()`` after each pass, ``workers`` threads loading
+ahead through a bounded queue), a generator or iterator (``steps_per_epoch``
+batches per epoch, or until it runs out), or an iterable with a length (such as
+``image_dataset_from_directory``'s result). Each batch is ``(x, y)`` or ``(x,)``.
+Anything else is a TypeError that says what is accepted, never a hang.
+
 ``x`` is one array, or, for a model with several inputs, a list or tuple of
 arrays (one per input, in the order of ``Model(inputs=[...])``) or a dict by
 input name, as in Keras; ``arrange_inputs`` turns the dict into that list.
@@ -9,6 +18,7 @@ from __future__ import annotations
 
 import math
 import numbers
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
@@ -99,7 +109,76 @@ def arrange_inputs(x, inputs, who: str):
     return [x[n] for n in names]
 
 
-def is_batch_source(x) -> bool:
-    """An iterable of (x, y) batches, such as ``image_dataset_from_directory``'s result."""
-    return not hasattr(x, "shape") and hasattr(x, "__iter__") and hasattr(x, "__len__") \
-        and not isinstance(x, (list, tuple, dict))
+class IndexedBatches:
+    """Batches ``ds[0] .. ds[len(ds) - 1]`` of a ``PyDataset``-like object, then
+    its ``on_epoch_end()``. With ``ds.workers`` > 1, that many threads load the
+    next batches while the current one trains, at most ``ds.max_queue_size`` ahead."""
+
+    def __init__(self, ds):
+        self.ds = ds
+
+    def __len__(self) -> int:
+        return len(self.ds)
+
+    def __iter__(self):
+        n, workers = len(self.ds), int(getattr(self.ds, "workers", 1) or 1)
+        if workers <= 1:
+            for i in range(n):
+                yield batch_tuple(self.ds[i], "a PyDataset")
+        else:
+            ahead = max(1, int(getattr(self.ds, "max_queue_size", 10) or 1))
+            with ThreadPoolExecutor(workers, thread_name_prefix="minicnn-data") as pool:
+                pending = [pool.submit(self.ds.__getitem__, i) for i in range(min(ahead, n))]
+                for i in range(n):
+                    batch = pending[i].result()
+                    if i + ahead < n:
+                        pending.append(pool.submit(self.ds.__getitem__, i + ahead))
+                    pending[i] = None
+                    yield batch_tuple(batch, "a PyDataset")
+        on_epoch_end = getattr(self.ds, "on_epoch_end", None)
+        if callable(on_epoch_end):
+            on_epoch_end()
+
+
+class StreamBatches:
+    """Batches drawn from a generator or iterator: ``steps`` per epoch (the same
+    stream continues in the next epoch, as Keras does), or all it has when
+    ``steps`` is None."""
+
+    def __init__(self, stream, steps=None):
+        self.stream, self.steps = stream, steps
+
+    def __iter__(self):
+        taken = 0
+        while self.steps is None or taken < self.steps:
+            try:
+                batch = next(self.stream)
+            except StopIteration:
+                return
+            taken += 1
+            yield batch_tuple(batch, "a generator")
+
+
+def batch_tuple(batch, where: str):
+    """``(x, y)`` from one batch of a stream: ``(x, y)`` or ``(x,)`` (then y is None)."""
+    if isinstance(batch, tuple) and len(batch) in (1, 2):
+        return (batch[0], batch[1] if len(batch) == 2 else None)
+    if isinstance(batch, tuple) and len(batch) == 3:
+        raise ValueError(f"a batch of {where} is (x, y, sample_weight): sample weights are not supported yet")
+    raise TypeError(f"each batch of {where} must be a tuple (x, y) or (x,), got {type(batch).__name__}")
+
+
+def batch_source(x, steps_per_epoch=None):
+    """The batches of ``x`` if it is a stream of batches (see the module
+    docstring), or None if it is array data."""
+    if x is None or hasattr(x, "shape") or isinstance(x, (list, tuple, dict, str, bytes, numbers.Number)):
+        return None
+    if hasattr(x, "__getitem__") and hasattr(x, "__len__"):
+        return IndexedBatches(x)
+    if hasattr(x, "__next__"):
+        return StreamBatches(x, steps_per_epoch)
+    if hasattr(x, "__iter__") and hasattr(x, "__len__"):
+        return x
+    raise TypeError(f"x must be an array, a list/tuple/dict of arrays, a PyDataset (__len__ and __getitem__), "
+                    f"a generator of (x, y) batches or an iterable of batches with a length; "
+                    f"got {type(x).__name__}")

@@ -19,8 +19,8 @@ from ..metrics import Mean
 from ..metrics import get as get_metric
 from ..ops import blas_on_one_thread
 from . import weights_file
-from .data import (ArrayBatches, arrange_inputs, as_array, batch_size_or_default, is_batch_source, num_samples,
-                   take, validate_arrays)
+from .data import (ArrayBatches, arrange_inputs, as_array, batch_size_or_default, batch_source, num_samples, take,
+                   validate_arrays)
 from .gpu import on_device
 
 
@@ -84,18 +84,22 @@ class Trainer:
     # -- fit -------------------------------------------------------------------------
     def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=None,
             validation_split=0.0, validation_data=None, shuffle=True, initial_epoch=0,
-            steps_per_epoch=None):
+            steps_per_epoch=None, validation_steps=None):
         """Train for ``epochs`` epochs; returns a ``History`` (``.history`` dict of lists).
 
-        ``validation_split`` holds out the *last* fraction of ``x``/``y`` before
-        shuffling, exactly as Keras does (so sort order matters: shuffle first).
+        ``x`` is arrays or a stream of batches (``models/data.py``: a PyDataset,
+        a generator with ``steps_per_epoch``, ...). ``validation_split`` holds
+        out the *last* fraction of ``x``/``y`` before shuffling, exactly as
+        Keras does (so sort order matters: shuffle first).
         """
         self._require_compiled("fit")
-        train, val = self._prepare_fit_data(x, y, batch_size, validation_split, validation_data, shuffle)
+        train, val = self._prepare_fit_data(x, y, batch_size, validation_split, validation_data, shuffle,
+                                            steps_per_epoch, validation_steps)
         if not isinstance(epochs, int) or epochs < 0:
             raise ValueError(f"fit: epochs must be a non-negative integer, got {epochs!r}")
         self.history = History()
-        cb = CallbackList(list(callbacks or []), self, epochs=epochs, steps=len(train),
+        steps = steps_per_epoch if steps_per_epoch is not None else (len(train) if hasattr(train, "__len__") else None)
+        cb = CallbackList(list(callbacks or []), self, epochs=epochs, steps=steps,
                           verbose=_verbosity(verbose), history=self.history)
         self.stop_training = False
         cb.on_train_begin()
@@ -110,14 +114,15 @@ class Trainer:
         cb.on_train_end()
         return self.history
 
-    def _prepare_fit_data(self, x, y, batch_size, validation_split, validation_data, shuffle):
+    def _prepare_fit_data(self, x, y, batch_size, validation_split, validation_data, shuffle, steps_per_epoch,
+                          validation_steps):
         batch_size = batch_size_or_default(batch_size, "fit")
         if not 0.0 <= validation_split < 1.0:
             raise ValueError(f"fit: validation_split must be in [0, 1), got {validation_split}")
-        if is_batch_source(x):
+        train = batch_source(x, steps_per_epoch)
+        if train is not None:
             if validation_split:
                 raise ValueError("fit: validation_split needs arrays; pass validation_data for a batch source")
-            train = x
         else:
             x, y = as_array(arrange_inputs(x, self.inputs, "fit")), as_array(y)
             validate_arrays(x, y, "fit")
@@ -134,9 +139,8 @@ class Trainer:
             train = ArrayBatches(x, y, batch_size or 32, shuffle=bool(shuffle))
         val = None
         if validation_data is not None:
-            if is_batch_source(validation_data):
-                val = validation_data
-            else:
+            val = batch_source(validation_data, validation_steps)
+            if val is None:
                 vx = as_array(arrange_inputs(validation_data[0], self.inputs, "fit (validation_data)"))
                 vy = as_array(validation_data[1])
                 validate_arrays(vx, vy, "fit (validation_data)")
@@ -175,12 +179,12 @@ class Trainer:
         return dict(_LazyLogs(loss_mean, self.compiled_metrics).resolve())
 
     # -- evaluate / predict ------------------------------------------------------------
-    def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", return_dict=False):
-        """Loss and metrics on data, in inference mode (no dropout, no gradient tape)."""
+    def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", return_dict=False, steps=None):
+        """Loss and metrics on data (arrays or a stream of batches, ``steps`` of a
+        generator), in inference mode (no dropout, no gradient tape)."""
         self._require_compiled("evaluate")
-        if is_batch_source(x):
-            batches = x
-        else:
+        batches = batch_source(x, steps)
+        if batches is None:
             x, y = as_array(arrange_inputs(x, self.inputs, "evaluate")), as_array(y)
             validate_arrays(x, y, "evaluate")
             batches = ArrayBatches(x, y, batch_size_or_default(batch_size, "evaluate"))
@@ -204,10 +208,12 @@ class Trainer:
                     m.update_state(yb, pred.data)
         return dict(_LazyLogs(loss_mean, self.compiled_metrics).resolve())
 
-    def predict(self, x, batch_size=None, verbose=0, return_numpy=True):
-        """Model outputs for ``x``, batched, in inference mode; NumPy by default."""
-        if is_batch_source(x):
-            batches = ((xb, None) for xb, *_ in x)
+    def predict(self, x, batch_size=None, verbose=0, return_numpy=True, steps=None):
+        """Model outputs for ``x`` (arrays or a stream of batches), batched, in
+        inference mode; NumPy by default."""
+        source = batch_source(x, steps)
+        if source is not None:
+            batches = ((batch[0], None) for batch in source)
         else:
             x = as_array(arrange_inputs(x, self.inputs, "predict"))
             validate_arrays(x, None, "predict")
