@@ -38,13 +38,25 @@ def dense_targets(name, y_true, y_pred, allow_missing_last_axis=True):
 
 
 class Loss:
-    """Base class: ``loss(y_true, y_pred)`` -> scalar Tensor (mean over samples)."""
+    """Base class: ``loss(y_true, y_pred[, sample_weight])`` -> scalar Tensor.
+
+    The mean over samples of ``per_sample``; with ``sample_weight`` (one weight
+    per sample) the mean of the weighted losses, Σ wᵢ·lossᵢ / N: Keras'
+    "sum over batch size" reduction, which does not divide by Σ wᵢ.
+    """
 
     name = "loss"
 
-    def __call__(self, y_true, y_pred):
+    def __call__(self, y_true, y_pred, sample_weight=None):
         y_pred = as_tensor(y_pred)
         per_sample = self.per_sample(y_true, y_pred)
+        if sample_weight is not None:
+            xp = get_array_module(per_sample.data)
+            weights = xp.asarray(sample_weight, dtype=per_sample.dtype)
+            if weights.shape[:1] != per_sample.shape[:1] or weights.ndim > per_sample.ndim:
+                raise ValueError(f"{self.name}: sample_weight has shape {tuple(weights.shape)}, expected one "
+                                 f"weight per sample: ({per_sample.shape[0]},)")
+            per_sample = per_sample * weights.reshape(weights.shape + (1,) * (per_sample.ndim - weights.ndim))
         return math_ops.mean(per_sample)
 
     def per_sample(self, y_true, y_pred):

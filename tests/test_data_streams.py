@@ -66,11 +66,17 @@ def test_a_generator_with_steps_per_epoch_continues_across_epochs():
     np.testing.assert_allclose(m.predict(gen), m.predict(X))
 
 
+def test_a_stream_of_weighted_batches_weights_the_loss_as_sample_weight_does():
+    w = np.linspace(0.5, 2.0, len(X))
+    streamed = model().fit(iter([(X[i:i + 8], Y[i:i + 8], w[i:i + 8]) for i in range(0, 40, 8)]), epochs=1,
+                           verbose=0).history
+    arrays = model().fit(X, Y, sample_weight=w, batch_size=8, epochs=1, shuffle=False, verbose=0).history
+    np.testing.assert_allclose(streamed["loss"], arrays["loss"], rtol=1e-6)
+
+
 def test_unsupported_data_is_a_clear_error_not_a_hang():
     with pytest.raises(TypeError, match="x must be an array.*PyDataset.*generator"):
         model().fit(object(), epochs=1, verbose=0)
-    with pytest.raises(ValueError, match="sample weights are not supported yet"):
-        model().fit(iter([(X, Y, np.ones(40))]), epochs=1, verbose=0)
     with pytest.raises(TypeError, match="must be a tuple"):
         model().fit(iter([X]), epochs=1, verbose=0)
     with pytest.raises(ValueError, match="use_multiprocessing=True is not supported"):

@@ -38,10 +38,11 @@ def take(x, index):
 
 
 class ArrayBatches:
-    """Batches of (x, y) from in-memory arrays, reshuffled every epoch if asked."""
+    """Batches of (x, y), or (x, y, sample_weight) when weights are given, from
+    in-memory arrays, reshuffled every epoch if asked."""
 
-    def __init__(self, x, y=None, batch_size=32, shuffle=False):
-        self.x, self.y = x, y
+    def __init__(self, x, y=None, batch_size=32, shuffle=False, sample_weight=None):
+        self.x, self.y, self.sample_weight = x, y, sample_weight
         self.batch_size = batch_size
         self.shuffle = shuffle
         self.n = num_samples(x)
@@ -54,7 +55,8 @@ class ArrayBatches:
         for start in range(0, self.n, self.batch_size):
             idx = (order[start:start + self.batch_size] if order is not None
                    else slice(start, start + self.batch_size))
-            yield take(self.x, idx), (None if self.y is None else take(self.y, idx))
+            batch = take(self.x, idx), (None if self.y is None else take(self.y, idx))
+            yield batch if self.sample_weight is None else (*batch, self.sample_weight[idx])
 
 
 def batch_size_or_default(batch_size, who: str) -> int:
@@ -160,12 +162,36 @@ class StreamBatches:
 
 
 def batch_tuple(batch, where: str):
-    """``(x, y)`` from one batch of a stream: ``(x, y)`` or ``(x,)`` (then y is None)."""
-    if isinstance(batch, tuple) and len(batch) in (1, 2):
-        return (batch[0], batch[1] if len(batch) == 2 else None)
-    if isinstance(batch, tuple) and len(batch) == 3:
-        raise ValueError(f"a batch of {where} is (x, y, sample_weight): sample weights are not supported yet")
-    raise TypeError(f"each batch of {where} must be a tuple (x, y) or (x,), got {type(batch).__name__}")
+    """One batch of a stream as ``(x, y)`` or ``(x, y, sample_weight)``; ``(x,)`` has y None."""
+    if isinstance(batch, tuple) and len(batch) in (2, 3):
+        return batch
+    if isinstance(batch, tuple) and len(batch) == 1:
+        return (batch[0], None)
+    raise TypeError(f"each batch of {where} must be a tuple (x, y), (x, y, sample_weight) or (x,), "
+                    f"got {type(batch).__name__}")
+
+
+def sample_weights(y, sample_weight, class_weight, n: int, who: str):
+    """One weight per sample from ``sample_weight`` or ``class_weight`` ({class: weight};
+    the class of a one-hot target is its argmax); None if neither. Both at once is an
+    error, as in Keras."""
+    if sample_weight is not None and class_weight is not None:
+        raise ValueError(f"{who}: give sample_weight or class_weight, not both (as Keras); "
+                         "fold the class weights into sample_weight to combine them")
+    weights = None
+    if sample_weight is not None:
+        weights = np.asarray(sample_weight, dtype=np.float64)
+        if weights.shape != (n,):
+            raise ValueError(f"{who}: sample_weight must have one weight per sample, shape ({n},), "
+                             f"got {weights.shape}")
+    if class_weight is not None:
+        labels = np.asarray(y)
+        labels = labels.argmax(axis=-1) if labels.ndim > 1 and labels.shape[-1] > 1 else labels.reshape(n)
+        missing = sorted(set(np.unique(labels).tolist()) - set(class_weight))
+        if missing:
+            raise ValueError(f"{who}: class_weight has no weight for class(es) {missing}")
+        weights = np.array([class_weight[int(c)] for c in labels], dtype=np.float64)
+    return weights
 
 
 def batch_source(x, steps_per_epoch=None):

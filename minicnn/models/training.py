@@ -19,8 +19,8 @@ from ..metrics import Mean
 from ..metrics import get as get_metric
 from ..ops import blas_on_one_thread
 from . import weights_file
-from .data import (ArrayBatches, arrange_inputs, as_array, batch_size_or_default, batch_source, num_samples, take,
-                   validate_arrays)
+from .data import (ArrayBatches, arrange_inputs, as_array, batch_size_or_default, batch_source, num_samples,
+                   sample_weights, take, validate_arrays)
 from .gpu import on_device
 
 
@@ -51,14 +51,14 @@ class Trainer:
             raise RuntimeError(f"You must call compile() on model '{self.name}' before {what}().")
 
     # -- one step ------------------------------------------------------------------
-    def train_step(self, x, y):
+    def train_step(self, x, y, sample_weight=None):
         """Forward, loss, backward, update. Returns the loss Tensor and the predictions."""
         trainable = self.trainable_weights
         for w in trainable:
             w.grad = None
         with blas_on_one_thread():  # the kernels split the batch across the cores
             pred = self(x, training=True)
-            loss = self.loss(y, pred)
+            loss = self.loss(y, pred) if sample_weight is None else self.loss(y, pred, sample_weight)
             for penalty in self.losses:
                 loss = loss + penalty
             loss.backward()
@@ -84,17 +84,19 @@ class Trainer:
     # -- fit -------------------------------------------------------------------------
     def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=None,
             validation_split=0.0, validation_data=None, shuffle=True, initial_epoch=0,
-            steps_per_epoch=None, validation_steps=None):
+            steps_per_epoch=None, validation_steps=None, sample_weight=None, class_weight=None):
         """Train for ``epochs`` epochs; returns a ``History`` (``.history`` dict of lists).
 
         ``x`` is arrays or a stream of batches (``models/data.py``: a PyDataset,
-        a generator with ``steps_per_epoch``, ...). ``validation_split`` holds
+        a generator with ``steps_per_epoch``, ...). ``sample_weight`` (one per
+        sample) and ``class_weight`` ({class: weight}) weight the loss, as in
+        Keras (compiled metrics stay unweighted). ``validation_split`` holds
         out the *last* fraction of ``x``/``y`` before shuffling, exactly as
         Keras does (so sort order matters: shuffle first).
         """
         self._require_compiled("fit")
         train, val = self._prepare_fit_data(x, y, batch_size, validation_split, validation_data, shuffle,
-                                            steps_per_epoch, validation_steps)
+                                            steps_per_epoch, validation_steps, sample_weight, class_weight)
         if not isinstance(epochs, int) or epochs < 0:
             raise ValueError(f"fit: epochs must be a non-negative integer, got {epochs!r}")
         self.history = History()
@@ -115,7 +117,7 @@ class Trainer:
         return self.history
 
     def _prepare_fit_data(self, x, y, batch_size, validation_split, validation_data, shuffle, steps_per_epoch,
-                          validation_steps):
+                          validation_steps, sample_weight=None, class_weight=None):
         batch_size = batch_size_or_default(batch_size, "fit")
         if not 0.0 <= validation_split < 1.0:
             raise ValueError(f"fit: validation_split must be in [0, 1), got {validation_split}")
@@ -123,11 +125,15 @@ class Trainer:
         if train is not None:
             if validation_split:
                 raise ValueError("fit: validation_split needs arrays; pass validation_data for a batch source")
+            if sample_weight is not None or class_weight is not None:
+                raise ValueError("fit: with a stream of batches, give sample weights as (x, y, sample_weight) "
+                                 "batches; sample_weight= and class_weight= go with arrays")
         else:
             x, y = as_array(arrange_inputs(x, self.inputs, "fit")), as_array(y)
             validate_arrays(x, y, "fit")
             if y is None:
                 raise ValueError("fit: y is required when x is an array")
+            weights = sample_weights(y, sample_weight, class_weight, num_samples(x), "fit")
             if validation_split and validation_data is None:
                 n = num_samples(x)
                 split_at = int(math.floor(n * (1.0 - validation_split)))
@@ -135,8 +141,9 @@ class Trainer:
                     raise ValueError(f"fit: validation_split={validation_split} leaves an empty set for {n} samples")
                 validation_data = (take(x, slice(split_at, None)), y[split_at:])
                 x, y = take(x, slice(0, split_at)), y[:split_at]
+                weights = None if weights is None else weights[:split_at]
             self._check_labels_once(y)
-            train = ArrayBatches(x, y, batch_size or 32, shuffle=bool(shuffle))
+            train = ArrayBatches(x, y, batch_size or 32, shuffle=bool(shuffle), sample_weight=weights)
         val = None
         if validation_data is not None:
             val = batch_source(validation_data, validation_steps)
@@ -159,11 +166,12 @@ class Trainer:
         for m in self.compiled_metrics:
             m.reset_state()
         batches, train_step = on_device(self, batches)  # on the GPU: prefetched, maybe a CUDA graph
-        for step, (xb, yb) in enumerate(batches):
+        for step, (xb, yb, *weights) in enumerate(batches):
             if steps_per_epoch is not None and step >= steps_per_epoch:
                 break
             cb.on_train_batch_begin(step)
-            loss, pred = train_step(xb, yb)
+            # a weighted step runs eagerly (a captured CUDA graph has no weights input)
+            loss, pred = self.train_step(xb, yb, weights[0]) if weights else train_step(xb, yb)
             n = num_samples(xb)
             loss_mean.update_state(loss.data, n)
             for m in self.compiled_metrics:
@@ -179,15 +187,18 @@ class Trainer:
         return dict(_LazyLogs(loss_mean, self.compiled_metrics).resolve())
 
     # -- evaluate / predict ------------------------------------------------------------
-    def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", return_dict=False, steps=None):
+    def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", return_dict=False, steps=None,
+                 sample_weight=None):
         """Loss and metrics on data (arrays or a stream of batches, ``steps`` of a
-        generator), in inference mode (no dropout, no gradient tape)."""
+        generator), in inference mode (no dropout, no gradient tape);
+        ``sample_weight`` weights the loss."""
         self._require_compiled("evaluate")
         batches = batch_source(x, steps)
         if batches is None:
             x, y = as_array(arrange_inputs(x, self.inputs, "evaluate")), as_array(y)
             validate_arrays(x, y, "evaluate")
-            batches = ArrayBatches(x, y, batch_size_or_default(batch_size, "evaluate"))
+            weights = sample_weights(y, sample_weight, None, num_samples(x), "evaluate")
+            batches = ArrayBatches(x, y, batch_size_or_default(batch_size, "evaluate"), sample_weight=weights)
         logs = self._evaluate_batches(batches)
         if _verbosity(verbose):
             print(" - ".join(f"{k}: {v:.4f}" for k, v in sorted(logs.items())))
@@ -201,9 +212,10 @@ class Trainer:
         for m in self.compiled_metrics:
             m.reset_state()
         with no_grad(), blas_on_one_thread():
-            for xb, yb in on_device(self, batches)[0]:
+            for xb, yb, *weights in on_device(self, batches)[0]:
                 pred = self(xb, training=False)
-                loss_mean.update_state(self.loss(yb, pred).data, num_samples(xb))
+                loss = self.loss(yb, pred, weights[0]) if weights else self.loss(yb, pred)
+                loss_mean.update_state(loss.data, num_samples(xb))
                 for m in self.compiled_metrics:
                     m.update_state(yb, pred.data)
         return dict(_LazyLogs(loss_mean, self.compiled_metrics).resolve())
