@@ -69,13 +69,64 @@ class Metric:
         self.total = 0.0
         self.count = 0
 
-    def update_state(self, y_true, y_pred):
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        """Add a batch; with ``sample_weight`` (one per sample) a weighted mean, as Keras."""
         values = self.fn(y_true, y_pred)
-        self.total = self.total + values.sum()
-        self.count += values.size
+        if sample_weight is None:
+            self.total = self.total + values.sum()
+            self.count += values.size
+            return
+        xp = get_array_module(values)
+        weights = xp.asarray(_raw(sample_weight), dtype=values.dtype).reshape(
+            (values.shape[0],) + (1,) * (values.ndim - 1))
+        weights = xp.broadcast_to(weights, values.shape)
+        self.total = self.total + (values * weights).sum()
+        self.count += float(weights.sum())
 
     def result(self) -> float:
         return float(self.total) / self.count if self.count else 0.0
+
+
+# -- the metric classes Keras users name in compile(metrics=[...]) ---------------------------
+class BinaryAccuracy(Metric):
+    """``keras.metrics.BinaryAccuracy``: prediction > ``threshold`` equals the target
+    (``threshold=0.0`` for logits, as TensorFlow's transfer-learning tutorial compiles)."""
+
+    def __init__(self, name="binary_accuracy", dtype=None, threshold=0.5):
+        super().__init__(lambda t, p: binary_accuracy(t, p, threshold), name)
+        self.threshold = threshold
+
+
+class CategoricalAccuracy(Metric):
+    def __init__(self, name="categorical_accuracy", dtype=None):
+        super().__init__(categorical_accuracy, name)
+
+
+class SparseCategoricalAccuracy(Metric):
+    def __init__(self, name="sparse_categorical_accuracy", dtype=None):
+        super().__init__(sparse_categorical_accuracy, name)
+
+
+class TopKCategoricalAccuracy(Metric):
+    def __init__(self, k=5, name="top_k_categorical_accuracy", dtype=None):
+        super().__init__(lambda t, p: top_k_categorical_accuracy(t, p, k), name)
+        self.k = k
+
+
+class SparseTopKCategoricalAccuracy(Metric):
+    def __init__(self, k=5, name="sparse_top_k_categorical_accuracy", dtype=None):
+        super().__init__(lambda t, p: sparse_top_k_categorical_accuracy(t, p, k), name)
+        self.k = k
+
+
+class MeanAbsoluteError(Metric):
+    def __init__(self, name="mean_absolute_error", dtype=None):
+        super().__init__(mean_absolute_error, name)
+
+
+class MeanSquaredError(Metric):
+    def __init__(self, name="mean_squared_error", dtype=None):
+        super().__init__(mean_squared_error, name)
 
 
 class Mean:

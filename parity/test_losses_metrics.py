@@ -184,6 +184,34 @@ def _top_k_check(case, stats):
 ROWS.append(Row("metrics", "top-k categorical accuracy (k=5, ties)", _top_k_check, loss_case(), examples=6))
 
 
+def _metric_classes_check(case, stats):
+    """The stateful metric classes, two batches with sample weights each, against Keras' classes."""
+    keras, tf = keras_modules()
+    n, k, _, seed, _ = case
+    rng = np.random.default_rng(seed)
+    labels = [rng.integers(0, k, n) for _ in range(2)]
+    scores = [rng.standard_normal((n, k)).astype("float32") for _ in range(2)]
+    binary = [rng.integers(0, 2, (n, k)).astype("float32") for _ in range(2)]
+    weights = [rng.random(n).astype("float32") for _ in range(2)]
+    cases = {  # name: (constructor arguments, targets, predictions)
+        "BinaryAccuracy": ({"threshold": 0.0}, binary, scores),
+        "CategoricalAccuracy": ({}, [np.eye(k, dtype="float32")[t] for t in labels], scores),
+        "SparseCategoricalAccuracy": ({}, labels, scores),
+        "SparseTopKCategoricalAccuracy": ({"k": 2}, labels, scores),
+        "MeanAbsoluteError": ({}, scores[::-1], scores),
+        "MeanSquaredError": ({}, scores[::-1], scores),
+    }
+    for name, (kwargs, targets, predictions) in cases.items():
+        ours, theirs = getattr(mc.metrics, name)(**kwargs), getattr(keras.metrics, name)(**kwargs)
+        for t, p, w in zip(targets, predictions, weights):
+            ours.update_state(t, p, sample_weight=w)
+            theirs.update_state(t, p, sample_weight=w)
+        stats.compare(name, ours.result(), float(theirs.result()), "float32")
+
+
+ROWS.append(Row("metrics", "metric classes, weighted, two batches", _metric_classes_check, loss_case(), examples=4))
+
+
 @pytest.mark.parametrize("row", ROWS, ids=lambda r: r.id)
 def test_loss_or_metric_matches_keras(row):
     row.run()

@@ -54,3 +54,16 @@ def test_bad_weights_are_clear_errors():
         ours.fit(X, Y, class_weight={0: 1.0, 1: 2.0}, verbose=0)
     with pytest.raises(ValueError, match="not both"):
         ours.fit(X, Y, sample_weight=SW, class_weight=CW, verbose=0)
+
+
+def test_a_metric_object_compiles_under_its_own_name():
+    """TensorFlow's transfer-learning tutorial compiles a logits model with
+    BinaryAccuracy(threshold=0.0, name="accuracy"); the logs then say 'accuracy'."""
+    model = mc.Sequential([mc.Input((4,)), mc.layers.Dense(1)])
+    model.compile(optimizer="sgd", loss=mc.losses.BinaryCrossentropy(from_logits=True),
+                  metrics=[mc.metrics.BinaryAccuracy(threshold=0.0, name="accuracy")])
+    y = (X[:, 0] > 0).astype("float32")[:, None]
+    history = model.fit(X, y, epochs=1, verbose=0).history
+    assert set(history) == {"loss", "accuracy"}
+    logits = model.predict(X)
+    assert model.evaluate(X, y, verbose=0, return_dict=True)["accuracy"] == pytest.approx(((logits > 0) == y).mean())
