@@ -134,8 +134,10 @@ def _resolve_config(args, out: Path) -> dict:
     saved = json.loads((out / "config.json").read_text()) if args.resume else {}
     config = {**DEFAULTS, **saved}
     for key in DEFAULTS:
-        if getattr(args, key, None) not in (None, False):
-            config[key] = getattr(args, key)
+        value = getattr(args, key, None)
+        given = value is not None and value is not False  # 0 is a value (`--seed 0`); an unset switch is not
+        if given:
+            config[key] = value
     if config["quick"] and args.epochs is None and "epochs" not in saved:
         config["epochs"] = QUICK_EPOCHS
     return config
@@ -252,20 +254,39 @@ def predict(args) -> int:
     return 0
 
 
+def _int_at_least(minimum: int):
+    """An argparse type: an integer >= ``minimum``, or the reason it is not."""
+    def integer(text):
+        value = int(text)  # argparse reports a ValueError as "invalid integer value"
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be at least {minimum}, got {value}")
+        return value
+    return integer
+
+
+def _positive_float(text):
+    value = float(text)
+    if not value > 0:  # also refuses NaN
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
+    return value
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="minicnn", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
     t = sub.add_parser("train", help="train the seed CIFAR-10 CNN")
-    t.add_argument("--epochs", type=int, help=f"default {DEFAULTS['epochs']} ({QUICK_EPOCHS} with --quick)")
-    t.add_argument("--batch-size", type=int, help=f"default {DEFAULTS['batch_size']}")
-    t.add_argument("--learning-rate", type=float, help=f"Adam's learning rate, default {DEFAULTS['learning_rate']}")
+    t.add_argument("--epochs", type=_int_at_least(0),
+                   help=f"default {DEFAULTS['epochs']} ({QUICK_EPOCHS} with --quick)")
+    t.add_argument("--batch-size", type=_int_at_least(1), help=f"default {DEFAULTS['batch_size']}")
+    t.add_argument("--learning-rate", type=_positive_float,
+                   help=f"Adam's learning rate, default {DEFAULTS['learning_rate']}")
     t.add_argument("--augment", action="store_true", help="random flips, shifts and zooms while training")
     t.add_argument("--out", default="runs/seed-cifar10", help="run folder (default runs/seed-cifar10)")
     t.add_argument("--data", help="data set file or folder (default: the search order in the README)")
-    t.add_argument("--seed", type=int, help="weights and shuffling seed (default 83)")
+    t.add_argument("--seed", type=_int_at_least(0), help="weights and shuffling seed (default 83)")
     t.add_argument("--quick", action="store_true", help="a 2%% subset and 2 epochs, for smoke tests")
-    t.add_argument("--limit", type=int, help="use at most this many training and test images")
+    t.add_argument("--limit", type=_int_at_least(1), help="use at most this many training and test images")
     t.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
     t.set_defaults(func=train)
     e = sub.add_parser("evaluate", help="test accuracy and confusion matrix of a trained run")

@@ -6,6 +6,7 @@ weights to a run that was never interrupted.
 """
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import re
@@ -154,3 +155,23 @@ def test_module_entry_point_prints_help():
     done = subprocess.run([sys.executable, "-m", "minicnn", "--help"], capture_output=True, text=True,
                           env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=60)
     assert done.returncode == 0 and "train" in done.stdout and "predict" in done.stdout
+
+
+def test_zero_is_a_value_for_cli_flags(tmp_path):
+    """`--seed 0` used to become 83 and `--epochs 0` 20 (0 == False in the check for "given")."""
+    args = argparse.Namespace(epochs=0, seed=0, batch_size=None, learning_rate=None, augment=False, data=None,
+                              quick=False, limit=None, resume=False)
+    config = cli._resolve_config(args, tmp_path)
+    assert config["epochs"] == 0 and config["seed"] == 0 and config["batch_size"] == cli.DEFAULTS["batch_size"]
+
+
+@pytest.mark.parametrize("flag, value, reason", [
+    ("--learning-rate", "-1", "must be a positive number"), ("--learning-rate", "nan", "must be a positive number"),
+    ("--epochs", "-2", "must be at least 0"), ("--batch-size", "0", "must be at least 1"),
+    ("--limit", "0", "must be at least 1"), ("--seed", "-5", "must be at least 0"),
+])
+def test_bad_cli_values_are_refused_with_the_reason(flag, value, reason, capsys):
+    with pytest.raises(SystemExit) as stop:
+        cli.main(["train", flag, value])
+    assert stop.value.code == 2
+    assert reason in capsys.readouterr().err
