@@ -29,7 +29,7 @@ class Optimizer:
 
     def __init__(self, learning_rate=0.001, weight_decay=None, clipnorm=None,
                  clipvalue=None, global_clipnorm=None):
-        self._learning_rate = learning_rate
+        self.learning_rate = learning_rate
         self.weight_decay = weight_decay
         self.clipnorm, self.clipvalue, self.global_clipnorm = clipnorm, clipvalue, global_clipnorm
         self.iterations = 0
@@ -43,6 +43,9 @@ class Optimizer:
 
     @learning_rate.setter
     def learning_rate(self, value):
+        """A number >= 0 (checked here: a negative rate would climb the loss), or a schedule f(step)."""
+        if not callable(value) and not float(value) >= 0:
+            raise ValueError(f"{type(self).__name__}: learning_rate must be >= 0 or a schedule, got {value!r}")
         self._learning_rate = value
 
     lr = learning_rate

@@ -67,3 +67,22 @@ def test_a_metric_object_compiles_under_its_own_name():
     assert set(history) == {"loss", "accuracy"}
     logits = model.predict(X)
     assert model.evaluate(X, y, verbose=0, return_dict=True)["accuracy"] == pytest.approx(((logits > 0) == y).mean())
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda m: m.fit(X, Y, steps_per_epoch=0, verbose=0), "steps_per_epoch must be a positive integer"),
+    (lambda m: m.fit(X, Y, epochs=2, initial_epoch=3, verbose=0), "initial_epoch must be between 0 and epochs=2"),
+    (lambda m: m.fit(X, np.array(["cat"] * 30), verbose=0), "y must hold numbers, got <U3"),
+    (lambda m: m.predict(3.0), "x must be an array with a batch axis"),
+])
+def test_small_data_mistakes_are_clear_errors(call, message):
+    ours, _ = pair()
+    with pytest.raises(ValueError, match=message):
+        call(ours)
+
+
+def test_a_negative_learning_rate_is_refused():
+    with pytest.raises(ValueError, match="learning_rate must be >= 0"):
+        mc.optimizers.Adam(-1.0)
+    with pytest.raises(ValueError, match="learning_rate must be >= 0"):
+        mc.optimizers.SGD().learning_rate = float("nan")

@@ -72,6 +72,12 @@ def validate_arrays(x, y, who: str):
     """Clear errors for the most common data mistakes, before any computing."""
     if x is None:
         raise ValueError(f"{who}: x is required")
+    for a in (x if isinstance(x, (list, tuple)) else [x]):
+        if getattr(a, "ndim", 1) == 0:
+            raise ValueError(f"{who}: x must be an array with a batch axis (samples first), got a scalar {a!r}")
+    if y is not None and getattr(y, "dtype", np.dtype(float)).kind in "USO":
+        raise ValueError(f"{who}: y must hold numbers, got {y.dtype} values such as {y.flat[0]!r}; map class "
+                         "names to integers first, e.g. names, y = np.unique(labels, return_inverse=True)")
     n = num_samples(x)
     if isinstance(x, (list, tuple)):
         for i, a in enumerate(x[1:], start=1):

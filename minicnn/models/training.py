@@ -95,6 +95,11 @@ class Trainer:
         Keras does (so sort order matters: shuffle first).
         """
         self._require_compiled("fit")
+        if steps_per_epoch is not None and (not isinstance(steps_per_epoch, int) or steps_per_epoch < 1):
+            raise ValueError(f"fit: steps_per_epoch must be a positive integer or None, got {steps_per_epoch!r}")
+        if not isinstance(initial_epoch, int) or not 0 <= initial_epoch <= epochs:
+            raise ValueError(f"fit: initial_epoch must be between 0 and epochs={epochs}, got {initial_epoch!r} "
+                             "(training would run no epoch)")
         train, val = self._prepare_fit_data(x, y, batch_size, validation_split, validation_data, shuffle,
                                             steps_per_epoch, validation_steps, sample_weight, class_weight)
         if not isinstance(epochs, int) or epochs < 0:
