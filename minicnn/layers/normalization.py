@@ -77,22 +77,19 @@ class BatchNormalization(Layer):
         return math_ops.reshape(weight, self._broadcast)
 
     def call(self, inputs, training=False):
-        gamma = self._affine(self.gamma, 1.0, inputs)
-        beta = self._affine(self.beta, 0.0, inputs)
-        if training and self.trainable:
-            fn = BatchNormFunction(self._reduction_axes, self.epsilon)
-            out = fn(inputs, gamma, beta)
-            m = self.momentum
-            self.moving_mean.assign(self.moving_mean.data * m + fn.batch_mean.reshape(-1) * (1.0 - m))
-            self.moving_variance.assign(self.moving_variance.data * m + fn.batch_var.reshape(-1) * (1.0 - m))
-            return out
-        stats = (self.moving_mean.data.reshape(self._broadcast), self.moving_variance.data.reshape(self._broadcast))
-        return BatchNormFunction(self._reduction_axes, self.epsilon, stats)(inputs, gamma, beta)
+        if not (training and self.trainable):
+            return self.call_fused(inputs)
+        fn = BatchNormFunction(self._reduction_axes, self.epsilon)
+        out = fn(inputs, self._affine(self.gamma, 1.0, inputs), self._affine(self.beta, 0.0, inputs))
+        m = self.momentum
+        self.moving_mean.assign(self.moving_mean.data * m + fn.batch_mean.reshape(-1) * (1.0 - m))
+        self.moving_variance.assign(self.moving_variance.data * m + fn.batch_var.reshape(-1) * (1.0 - m))
+        return out
 
     def call_fused(self, inputs, relu=False, max_value=None):
-        """This layer in inference mode with the ReLU (capped at ``max_value``)
-        that follows it in a graph applied in the same pass (``models/fusion.py``;
-        ResNetV2's pre-activation BN -> ReLU)."""
+        """This layer in inference mode (its moving statistics), with the ReLU
+        (capped at ``max_value``) that follows it in a graph applied in the same
+        pass when ``relu`` (``models/fusion.py``; ResNetV2's pre-activation BN -> ReLU)."""
         inputs = self._to_tensor(inputs)
         gamma = self._affine(self.gamma, 1.0, inputs)
         beta = self._affine(self.beta, 0.0, inputs)

@@ -13,6 +13,24 @@ from ..backend import get_array_module
 from .kernels import fast_kernel
 
 
+def relu_in_place(y, max_value=None):
+    """y = min(max(y, 0), max_value), in place: ReLU (capped: ReLU6), also where it is
+    fused into a layer's output pass (conv, dense, depthwise, batch norm)."""
+    xp = get_array_module(y)
+    xp.maximum(y, 0, out=y)
+    if max_value is not None:
+        xp.minimum(y, y.dtype.type(max_value), out=y)
+
+
+def relu_slope(y, max_value=None):
+    """ReLU's slope read off its output y: 1 where 0 < y (and y < max_value), else 0.
+    No mask needs keeping: y itself is kept for backward."""
+    passed = y > 0
+    if max_value is not None:
+        passed &= y < y.dtype.type(max_value)
+    return passed
+
+
 class ReLU(Function):
     """max(x, 0), with Keras' optional ``negative_slope``, ``max_value`` and
     ``threshold`` (used by the ReLU layer and relu6; plain relu uses none).
@@ -36,13 +54,9 @@ class ReLU(Function):
             if fast is not None:
                 y, self.slope = fast(x, self.max_value, keep)
                 return y
-            y = xp.maximum(x, 0)
-            passed = x > 0
-            if self.max_value is not None:
-                cap = x.dtype.type(self.max_value)
-                xp.minimum(y, cap, out=y)
-                passed &= x < cap
-            self.slope = passed if keep else None
+            y = x.copy()
+            relu_in_place(y, self.max_value)
+            self.slope = relu_slope(y, self.max_value) if keep else None  # 0 < x < cap, read off y
             return y
         t = x.dtype.type(self.threshold)
         passed = x > t

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from ..autograd import Function
 from ..backend import get_array_module
-from .conv import relu_in_place, relu_slope
+from .activation_ops import relu_in_place, relu_slope
 from .kernels import fast_kernel
 
 

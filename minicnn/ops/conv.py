@@ -21,8 +21,8 @@ computes the same in cache-sized pieces on every core (chosen in
 from __future__ import annotations
 
 from ..autograd import Function
-from ..backend import get_array_module
 from .im2col import col2im, im2col
+from .activation_ops import relu_in_place, relu_slope
 from .kernels import fast_kernel
 from .shapes import WindowGeometry
 
@@ -34,7 +34,6 @@ def conv2d_reference_forward(x, w, b, geom: WindowGeometry, relu: bool, keep_col
     Returns y and the im2col matrix ``cols`` that backward needs for dL/dw
     (None with ``keep_cols=False``: no weight gradient will be asked for).
     """
-    xp = get_array_module(x)
     if geom.is_pointwise:
         cols = x.reshape(-1, x.shape[3])  # a 1x1 window is the pixel itself: no copy needed
     else:
@@ -45,23 +44,6 @@ def conv2d_reference_forward(x, w, b, geom: WindowGeometry, relu: bool, keep_col
     if relu:
         relu_in_place(y, max_value)
     return y.reshape(x.shape[0], geom.out_h, geom.out_w, w.shape[-1]), (cols if keep_cols else None)
-
-
-def relu_in_place(y, max_value=None):
-    """y = min(max(y, 0), max_value), in place: the ReLU fused into a layer's output."""
-    xp = get_array_module(y)
-    xp.maximum(y, 0, out=y)
-    if max_value is not None:
-        xp.minimum(y, y.dtype.type(max_value), out=y)
-
-
-def relu_slope(y, max_value=None):
-    """ReLU's slope read off its output y: 1 where 0 < y (and y < max_value), else 0.
-    No mask needs keeping: y itself is kept for backward."""
-    passed = y > 0
-    if max_value is not None:
-        passed &= y < y.dtype.type(max_value)
-    return passed
 
 
 def conv2d_reference_backward(g, x, w, y, cols, geom: WindowGeometry, relu: bool, needs, max_value=None):

@@ -22,7 +22,8 @@ from __future__ import annotations
 
 from ..autograd import Function
 from ..backend import get_array_module
-from .conv import relu_in_place, relu_slope, wanted_gradients, weight_grad_needed
+from .activation_ops import relu_in_place, relu_slope
+from .conv import wanted_gradients, weight_grad_needed
 from .im2col import col2im, im2col
 from .kernels import fast_kernel
 from .shapes import WindowGeometry
