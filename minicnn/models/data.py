@@ -102,6 +102,14 @@ def as_array(a):
     return np.asarray(a)
 
 
+def checked_arrays(x, y, inputs, who: str):
+    """``(x, y)`` as arrays, a dict of inputs arranged as a list (``arrange_inputs``),
+    checked (``validate_arrays``): what fit, evaluate and predict do with array data."""
+    x, y = as_array(arrange_inputs(x, inputs, who)), as_array(y)
+    validate_arrays(x, y, who)
+    return x, y
+
+
 def arrange_inputs(x, inputs, who: str):
     """A dict of arrays by input name as the list ``Model.call`` takes, in the
     order of the model's inputs (``inputs``: their KerasTensors); anything else as it is."""

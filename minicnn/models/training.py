@@ -19,8 +19,8 @@ from ..metrics import Mean
 from ..metrics import get as get_metric
 from ..ops import blas_on_one_thread
 from . import weights_file
-from .data import (ArrayBatches, arrange_inputs, as_array, batch_size_or_default, batch_source, num_samples,
-                   sample_weights, take, validate_arrays)
+from .data import (ArrayBatches, batch_size_or_default, batch_source, checked_arrays, num_samples, sample_weights,
+                   take)
 from .gpu import on_device
 
 
@@ -70,8 +70,7 @@ class Trainer:
     def train_on_batch(self, x, y, return_dict=False):
         """One update on one batch; returns the loss (and metrics)."""
         self._require_compiled("train_on_batch")
-        x, y = as_array(arrange_inputs(x, self.inputs, "train_on_batch")), as_array(y)
-        validate_arrays(x, y, "train_on_batch")
+        x, y = checked_arrays(x, y, self.inputs, "train_on_batch")
         for m in self.compiled_metrics:
             m.reset_state()
         loss, pred = self.train_step(x, y)
@@ -97,13 +96,13 @@ class Trainer:
         self._require_compiled("fit")
         if steps_per_epoch is not None and (not isinstance(steps_per_epoch, int) or steps_per_epoch < 1):
             raise ValueError(f"fit: steps_per_epoch must be a positive integer or None, got {steps_per_epoch!r}")
+        if not isinstance(epochs, int) or epochs < 0:
+            raise ValueError(f"fit: epochs must be a non-negative integer, got {epochs!r}")
         if not isinstance(initial_epoch, int) or not 0 <= initial_epoch <= epochs:
             raise ValueError(f"fit: initial_epoch must be between 0 and epochs={epochs}, got {initial_epoch!r} "
                              "(training would run no epoch)")
         train, val = self._prepare_fit_data(x, y, batch_size, validation_split, validation_data, shuffle,
                                             steps_per_epoch, validation_steps, sample_weight, class_weight)
-        if not isinstance(epochs, int) or epochs < 0:
-            raise ValueError(f"fit: epochs must be a non-negative integer, got {epochs!r}")
         self.history = History()
         steps = steps_per_epoch if steps_per_epoch is not None else (len(train) if hasattr(train, "__len__") else None)
         cb = CallbackList(list(callbacks or []), self, epochs=epochs, steps=steps,
@@ -134,8 +133,7 @@ class Trainer:
                 raise ValueError("fit: with a stream of batches, give sample weights as (x, y, sample_weight) "
                                  "batches; sample_weight= and class_weight= go with arrays")
         else:
-            x, y = as_array(arrange_inputs(x, self.inputs, "fit")), as_array(y)
-            validate_arrays(x, y, "fit")
+            x, y = checked_arrays(x, y, self.inputs, "fit")
             if y is None:
                 raise ValueError("fit: y is required when x is an array")
             weights = sample_weights(y, sample_weight, class_weight, num_samples(x), "fit")
@@ -153,9 +151,7 @@ class Trainer:
         if validation_data is not None:
             val = batch_source(validation_data, validation_steps)
             if val is None:
-                vx = as_array(arrange_inputs(validation_data[0], self.inputs, "fit (validation_data)"))
-                vy = as_array(validation_data[1])
-                validate_arrays(vx, vy, "fit (validation_data)")
+                vx, vy = checked_arrays(validation_data[0], validation_data[1], self.inputs, "fit (validation_data)")
                 val = ArrayBatches(vx, vy, batch_size or 32)
         return train, val
 
@@ -200,8 +196,7 @@ class Trainer:
         self._require_compiled("evaluate")
         batches = batch_source(x, steps)
         if batches is None:
-            x, y = as_array(arrange_inputs(x, self.inputs, "evaluate")), as_array(y)
-            validate_arrays(x, y, "evaluate")
+            x, y = checked_arrays(x, y, self.inputs, "evaluate")
             weights = sample_weights(y, sample_weight, None, num_samples(x), "evaluate")
             batches = ArrayBatches(x, y, batch_size_or_default(batch_size, "evaluate"), sample_weight=weights)
         logs = self._evaluate_batches(batches)
@@ -232,8 +227,7 @@ class Trainer:
         if source is not None:
             batches = ((batch[0], None) for batch in source)
         else:
-            x = as_array(arrange_inputs(x, self.inputs, "predict"))
-            validate_arrays(x, None, "predict")
+            x, _ = checked_arrays(x, None, self.inputs, "predict")
             batches = ArrayBatches(x, None, batch_size_or_default(batch_size, "predict"))
         outs = []
         with no_grad(), blas_on_one_thread():
@@ -247,9 +241,9 @@ class Trainer:
         return backend.to_numpy(joined) if return_numpy else joined
 
     def predict_on_batch(self, x):
+        x, _ = checked_arrays(x, None, self.inputs, "predict_on_batch")
         with no_grad(), blas_on_one_thread():
-            return backend.to_numpy(self(as_array(arrange_inputs(x, self.inputs, "predict_on_batch")),
-                                         training=False).data)
+            return backend.to_numpy(self(x, training=False).data)
 
     def test_on_batch(self, x, y, return_dict=False):
         self._require_compiled("test_on_batch")
