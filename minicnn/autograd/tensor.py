@@ -17,11 +17,15 @@ Function on Tensors runs ``forward`` and, unless gradients are switched off
 
 The two need each other (a Function makes Tensors; ``a + b`` on Tensors calls
 a Function), so they live in one module with the few Functions that Tensor's
-operators use: Add, Sub, Mul, Div, Neg, Power, MatMul, Sum, Reshape,
-Transpose, GetItem. Broadcasting is undone in backward by ``unbroadcast``: if
+operators and methods use: Add, Sub, Mul, Div, Neg, Power, MatMul, Sum,
+Extremum (max/min), Abs, Reshape, Transpose, GetItem. Broadcasting is undone in backward by ``unbroadcast``: if
 ``b`` of shape (3,) was added to ``a`` of shape (8, 3), the gradient for ``b``
 is the (8, 3) gradient summed over the broadcast axis. More operations, and
 the function forms (``math_ops.add(a, b)``), are in ``math_ops.py``.
+
+Comparisons (``a > b``) give a Tensor of booleans outside the graph: a step
+function has no useful gradient. ``==`` keeps Python's meaning (identity), so
+Tensors stay usable as dictionary keys; ``minicnn.ops.equal`` compares values.
 """
 from __future__ import annotations
 
@@ -131,16 +135,17 @@ class Tensor:
         return arr if dtype is None else arr.astype(dtype)
 
     def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
-        """NumPy arithmetic with a Tensor (``ndarray * tensor``) runs the Tensor's
-        own differentiable operator. Any other NumPy function would compute on a
-        copy outside the graph, and nothing before it would learn: refused."""
-        operator = _NUMPY_OPERATORS.get(ufunc) if method == "__call__" and not kwargs else None
+        """NumPy on a Tensor (``np.tanh(t)``, ``ndarray * t``) runs minicnn's own
+        differentiable Function for that ufunc (the table ``NUMPY_UFUNCS``). Any
+        other NumPy function would compute on a copy outside the graph, and
+        nothing before it would learn: refused, with the way out."""
+        operator = NUMPY_UFUNCS.get(ufunc) if method == "__call__" and not kwargs else None
         if operator is None:
             raise TypeError(
-                f"numpy.{ufunc.__name__} was called on a minicnn Tensor: NumPy would compute it on a copy "
-                "outside the gradient graph, so nothing before it would learn. Use the Tensor's operators and "
-                "methods, minicnn.autograd.math_ops (exp, log, sqrt, absolute, clip, matmul, ...) or "
-                "minicnn.activations (tanh, sigmoid, relu, ...); call .numpy() to leave the graph on purpose.")
+                f"numpy.{ufunc.__name__}{'' if method == '__call__' else '.' + method} was called on a minicnn "
+                "Tensor: NumPy would compute it on a copy outside the gradient graph, so nothing before it would "
+                "learn. Use minicnn.ops (exp, tanh, maximum, max, where, clip, matmul, ...; minicnn.ops.__all__ "
+                "lists them) or minicnn.activations; call .numpy() to leave the graph on purpose.")
         return operator(*inputs)
 
     def __repr__(self):
@@ -200,6 +205,32 @@ class Tensor:
     def __getitem__(self, index):
         return GetItem(index)(self)
 
+    def __abs__(self):
+        return Abs()(self)
+
+    def abs(self):
+        return Abs()(self)
+
+    def __lt__(self, other):
+        return compare(np.less, self, other)
+
+    def __le__(self, other):
+        return compare(np.less_equal, self, other)
+
+    def __gt__(self, other):
+        return compare(np.greater, self, other)
+
+    def __ge__(self, other):
+        return compare(np.greater_equal, self, other)
+
+    __hash__ = object.__hash__  # identity, as for any Python object (see the module's docstring)
+
+    def max(self, axis=None, keepdims=False):
+        return Extremum("max", axis, keepdims)(self)
+
+    def min(self, axis=None, keepdims=False):
+        return Extremum("min", axis, keepdims)(self)
+
     def sum(self, axis=None, keepdims=False):
         return Sum(axis, keepdims)(self)
 
@@ -222,12 +253,26 @@ class Tensor:
         return Transpose(None)(self)
 
 
-# the NumPy ufuncs a Tensor answers itself (``Tensor.__array_ufunc__``): its operators
-_NUMPY_OPERATORS = {
+# The NumPy ufuncs a Tensor answers itself (``Tensor.__array_ufunc__``): its
+# operators here; ``math_ops.py`` and ``ops/activation_ops.py`` add their own
+# (np.exp, np.tanh, np.maximum, ...) next to the Functions that compute them.
+NUMPY_UFUNCS = {
     np.add: lambda a, b: Add()(*_pair(a, b)), np.subtract: lambda a, b: Sub()(*_pair(a, b)),
     np.multiply: lambda a, b: Mul()(*_pair(a, b)), np.true_divide: lambda a, b: Div()(*_pair(a, b)),
-    np.negative: lambda a: Neg()(a), np.matmul: lambda a, b: MatMul()(a, b),
+    np.negative: lambda a: Neg()(a), np.matmul: lambda a, b: MatMul()(a, b), np.absolute: lambda a: Abs()(a),
+    np.less: lambda a, b: compare(np.less, a, b), np.less_equal: lambda a, b: compare(np.less_equal, a, b),
+    np.greater: lambda a, b: compare(np.greater, a, b),
+    np.greater_equal: lambda a, b: compare(np.greater_equal, a, b),
+    np.equal: lambda a, b: compare(np.equal, a, b), np.not_equal: lambda a, b: compare(np.not_equal, a, b),
 }
+
+
+def compare(numpy_comparison, a, b) -> "Tensor":
+    """``a < b`` and friends, elementwise: a boolean Tensor with no gradient."""
+    a, b = _pair(a, b)
+    a, b = as_tensor(a).data, as_tensor(b).data
+    xp = backend.get_array_module(a, b)
+    return Tensor(getattr(xp, numpy_comparison.__name__)(a, b))
 
 
 def as_tensor(value, dtype=None) -> Tensor:
@@ -350,6 +395,38 @@ class Sum(Function):
             axes = (self.axis,) if isinstance(self.axis, int) else self.axis
             g = xp.expand_dims(g, tuple(a % len(self.shape) for a in axes))
         return xp.broadcast_to(g, self.shape)
+
+
+class Extremum(Function):
+    """The largest (``"max"``) or smallest (``"min"``) value along ``axis``.
+
+    The gradient flows to the position(s) that hold the extremum; where several
+    tie, they share it equally (as TensorFlow's reduce_max does), so the
+    gradients still add up to the incoming one.
+    """
+
+    def __init__(self, which, axis, keepdims):
+        self.which, self.axis, self.keepdims = which, axis, keepdims
+
+    def forward(self, a):
+        y = getattr(a, self.which)(axis=self.axis, keepdims=True)
+        self.winners, self.kept_shape = a == y, y.shape
+        if self.keepdims:
+            return y
+        return y.reshape(()) if self.axis is None else y.squeeze(axis=self.axis)
+
+    def backward(self, g):
+        g = g.reshape(self.kept_shape)
+        return g * self.winners / self.winners.sum(axis=self.axis, keepdims=True).astype(g.dtype)
+
+
+class Abs(Function):
+    def forward(self, a):
+        self.sign = backend.get_array_module(a).sign(a)
+        return abs(a)
+
+    def backward(self, g):
+        return g * self.sign
 
 
 class Reshape(Function):

@@ -15,11 +15,16 @@ are plain array code over ``xp`` (NumPy or CuPy), with its formulas beside it.
 ``spatial.py``      zero padding and upsampling
 ``kernels/``        compiled overrides of the heavy parts (Numba on the CPU,
                     CUDA on the GPU), chosen in ``kernels/__init__.py``
+
+``api.py``          the namespace custom layers use, under ``keras.ops`` names
+                    (``minicnn.ops.tanh``, ``ops.max``, ``ops.where``, ...)
 =================  =============================================================
 
 ``blas_on_one_thread`` is what the training loop needs from here: the context
 a step runs in on the CPU while the Numba kernels split the batch themselves.
 """
+from . import api
+from .api import *  # noqa: F403 - the keras.ops-like names, listed in api.__all__
 from .kernels import blas_on_one_thread
 
-__all__ = ["blas_on_one_thread"]
+__all__ = ["blas_on_one_thread", *api.__all__]

@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 from ..autograd import Function
+from ..autograd.tensor import NUMPY_UFUNCS
 from ..backend import get_array_module
 from .kernels import fast_kernel
 
@@ -95,6 +98,9 @@ class Tanh(Function):
 
     def backward(self, g):
         return g * (1 - self.y * self.y)
+
+
+NUMPY_UFUNCS[np.tanh] = lambda x: Tanh()(x)  # np.tanh(tensor) runs the Function above
 
 
 class Softmax(Function):
