@@ -212,6 +212,38 @@ def _metric_classes_check(case, stats):
 ROWS.append(Row("metrics", "metric classes, weighted, two batches", _metric_classes_check, loss_case(), examples=4))
 
 
+def _confusion_metrics_check(case, stats):
+    """Precision, Recall and AUC (each option Keras has), two weighted batches, against Keras' classes."""
+    keras, tf = keras_modules()
+    n, k, _, seed, _ = case
+    rng = np.random.default_rng(seed)
+    targets = [rng.integers(0, 2, (n, k)).astype("float32") for _ in range(2)]
+    logits = [rng.standard_normal((n, k)).astype("float32") * 2 for _ in range(2)]
+    probabilities = [(1 / (1 + np.exp(-z))).astype("float32") for z in logits]
+    weights = [rng.random(n).astype("float32") for _ in range(2)]
+    cases = [  # (class name, constructor arguments, predictions)
+        ("Precision", {}, probabilities), ("Precision", {"thresholds": [0.3, 0.7]}, probabilities),
+        ("Precision", {"class_id": 1}, probabilities), ("Precision", {"top_k": 2}, probabilities),
+        ("Recall", {}, probabilities), ("Recall", {"thresholds": [0.2, 0.5]}, probabilities),
+        ("Recall", {"top_k": 1, "class_id": 0}, probabilities),
+        ("AUC", {}, probabilities), ("AUC", {"curve": "PR"}, probabilities),
+        ("AUC", {"summation_method": "minoring"}, probabilities),
+        ("AUC", {"curve": "PR", "summation_method": "majoring"}, probabilities),
+        ("AUC", {"multi_label": True}, probabilities), ("AUC", {"num_thresholds": 7}, probabilities),
+        ("AUC", {"thresholds": [0.25, 0.5, 0.75]}, probabilities), ("AUC", {"from_logits": True}, logits),
+    ]
+    for name, kwargs, predictions in cases:
+        ours, theirs = getattr(mc.metrics, name)(**kwargs), getattr(keras.metrics, name)(**kwargs)
+        for t, p, w in zip(targets, predictions, weights):
+            ours.update_state(t, p, sample_weight=w)
+            theirs.update_state(t, p, sample_weight=w)
+        stats.compare(f"{name}({kwargs})", ours.result(), np.asarray(theirs.result()), "float32")
+
+
+ROWS.append(Row("metrics", "Precision, Recall, AUC (ROC/PR, summations, top_k, class_id)", _confusion_metrics_check,
+                loss_case(), examples=6))
+
+
 @pytest.mark.parametrize("row", ROWS, ids=lambda r: r.id)
 def test_loss_or_metric_matches_keras(row):
     row.run()

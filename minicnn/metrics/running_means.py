@@ -1,18 +1,15 @@
-"""Metrics: running averages over an epoch, kept on the data's device.
+"""Metrics that are running averages of a per-sample value over an epoch
+(accuracy, top-k accuracy, mean absolute/squared error, the loss), kept on the
+data's device.
 
 A metric's state is two device scalars (total, count). ``update`` adds a batch
 without copying anything to the host; ``result`` reads the value once, so a GPU
 training loop synchronises only when a number is actually printed.
-
-'accuracy' means different things for different labels; ``get`` resolves it
-the way Keras does, from the loss: integer labels -> sparse categorical
-accuracy, one-hot labels -> categorical accuracy, binary labels -> binary
-accuracy.
 """
 from __future__ import annotations
 
-from .autograd import Tensor
-from .backend import get_array_module
+from ..autograd import Tensor
+from ..backend import get_array_module
 
 
 def _raw(v):
@@ -178,40 +175,3 @@ def mean_squared_error(y_true, y_pred):
     y_pred = _raw(y_pred)
     xp = get_array_module(y_pred)
     return xp.square(xp.asarray(_raw(y_true), dtype=y_pred.dtype) - y_pred).mean(axis=-1)
-
-
-_FUNCTIONS = {
-    "sparse_categorical_accuracy": sparse_categorical_accuracy,
-    "categorical_accuracy": categorical_accuracy,
-    "binary_accuracy": binary_accuracy,
-    "top_k_categorical_accuracy": top_k_categorical_accuracy,
-    "sparse_top_k_categorical_accuracy": sparse_top_k_categorical_accuracy,
-    "mean_absolute_error": mean_absolute_error, "mae": mean_absolute_error,
-    "mean_squared_error": mean_squared_error, "mse": mean_squared_error,
-}
-
-
-def get(identifier, loss=None) -> Metric:
-    """A Metric from a name ('accuracy', 'acc', or a full name) or a function.
-
-    ``loss`` (a Loss object) decides what 'accuracy' means. With a binary
-    cross-entropy on logits the threshold is 0 instead of 0.5, since a logit of 0
-    is a probability of 0.5 (Keras keeps 0.5 there, which is a known trap).
-    """
-    if isinstance(identifier, Metric):
-        return identifier
-    if identifier in ("accuracy", "acc"):
-        loss_name = getattr(loss, "name", "")
-        if loss_name == "sparse_categorical_crossentropy":
-            return Metric(sparse_categorical_accuracy, identifier)
-        if loss_name == "binary_crossentropy":
-            threshold = 0.0 if getattr(loss, "from_logits", False) else 0.5
-            return Metric(lambda t, p: binary_accuracy(t, p, threshold), identifier)
-        return Metric(_accuracy_by_shape, identifier)
-    if isinstance(identifier, str) and identifier in _FUNCTIONS:
-        return Metric(_FUNCTIONS[identifier], identifier)
-    if callable(identifier):
-        return Metric(identifier, getattr(identifier, "__name__", "metric"))
-    raise ValueError(
-        f"Unknown metric {identifier!r}. Valid names: {sorted(['accuracy', 'acc', *_FUNCTIONS])}"
-    )
