@@ -15,6 +15,7 @@ import numpy as np
 
 from ..layers.base import to_snake_case
 from ..atomic_files import atomic_path
+from .weight_values import WeightsFileError, check_layout, checked_value
 
 
 def _keras_class_name(layer) -> str:
@@ -63,8 +64,14 @@ def save_weights(model, filepath, overwrite=True) -> None:
                 group.create_dataset(str(i), data=w.numpy())
 
 
-def load_weights(model, filepath) -> None:
-    """Load every weight, or, if anything does not fit, raise and change nothing."""
+def load_weights(model, filepath, allow_nonfinite=False) -> None:
+    """Load every weight, or, if anything does not fit, raise and change nothing.
+
+    Every stored array is read and checked (shape, a real numeric type, finite
+    values unless ``allow_nonfinite``; see ``weight_values.py``) before the first
+    one is assigned. A file that is not HDF5, lacks a layer or a weight, or holds
+    a bad array raises :class:`WeightsFileError` naming the file and the weight.
+    """
     import h5py  # noqa: PLC0415
 
     filepath = os.fspath(filepath)
@@ -73,25 +80,48 @@ def load_weights(model, filepath) -> None:
     try:
         f = h5py.File(filepath, "r")
     except OSError as exc:
-        raise ValueError(f"load_weights: {filepath} is not a readable HDF5 weights file ({exc})") from None
+        raise WeightsFileError(f"load_weights: {filepath} is not a readable HDF5 weights file ({exc}). "
+                               "Nothing was changed.") from None
     with f:
         plan = []
         for path, layer, weights in _layer_entries(model):
-            group = f.get(f"{path}/vars")
-            stored = len(group) if group is not None else 0
-            if group is None and weights:
-                raise ValueError(f"load_weights: {filepath} has no weights for layer '{layer.name}' "
-                                 f"(looked for '{path}/vars'). Nothing was changed.")
-            if stored != len(weights):
-                raise ValueError(f"load_weights: layer '{layer.name}' has {len(weights)} weights but the "
-                                 f"file holds {stored}. Nothing was changed.")
-            for i, w in enumerate(weights):
-                value = np.asarray(group[str(i)])
-                if value.shape != tuple(w.shape):
-                    raise ValueError(
-                        f"load_weights: weight '{layer.name}/{w.name}' has shape {tuple(w.shape)} but the "
-                        f"file holds shape {value.shape}. Nothing was changed."
-                    )
-                plan.append((w, value))
+            _check_layer(f, filepath, path, layer, weights)
+            where = f"load_weights: {filepath}, layer '{layer.name}'"
+            plan += [(w, _read_checked(f, f"{path}/vars/{i}", w, where, allow_nonfinite))
+                     for i, w in enumerate(weights)]
     for w, value in plan:
         w.assign(value)
+
+
+def _check_layer(f, filepath, path, layer, weights) -> None:
+    """Raise unless the file holds as many weights for ``layer`` (at ``path``) as it has."""
+    try:
+        group = f.get(f"{path}/vars")
+        stored = len(group) if group is not None else 0
+    except (OSError, RuntimeError, KeyError, TypeError) as exc:
+        raise WeightsFileError(f"load_weights: {filepath} is damaged where layer '{layer.name}' is stored "
+                               f"({exc}). Nothing was changed.") from None
+    if group is None and weights:
+        raise WeightsFileError(f"load_weights: {filepath} has no weights for layer '{layer.name}' "
+                               f"(looked for '{path}/vars'). Nothing was changed.")
+    if stored != len(weights):
+        raise WeightsFileError(f"load_weights: layer '{layer.name}' has {len(weights)} weights but {filepath} "
+                               f"holds {stored}. Nothing was changed.")
+
+
+def _read_checked(f, name, weight, where, allow_nonfinite):
+    """The array stored for ``weight`` in dataset ``name``: its type and shape checked before it is read."""
+    import h5py  # noqa: PLC0415
+
+    where = f"{where} ('{name}')"
+    try:
+        dataset = f.get(name)
+        if not isinstance(dataset, h5py.Dataset):
+            raise WeightsFileError(f"{where}: weight '{weight.name}' is missing (no dataset there). "
+                                   "Nothing was changed.")
+        check_layout(dataset.dtype, dataset.shape, weight, where)
+        value = dataset[()]
+    except (OSError, RuntimeError, KeyError, TypeError) as exc:
+        raise WeightsFileError(f"{where}: weight '{weight.name}' could not be read ({exc}); the file is "
+                               "truncated or corrupt. Nothing was changed.") from None
+    return checked_value(value, weight, where, allow_nonfinite)
