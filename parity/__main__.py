@@ -35,15 +35,27 @@ def run_all():
     return results
 
 
-def _fmt(err, stats):
-    return "-" if stats is None else f"{err:.2e}"
+NOT_COMPARED = "—"
+
+
+def _cells(stats):
+    """(cases, compares, worst forward, worst gradient/step) as the table prints them."""
+    if stats is None:  # the row crashed before it could say
+        return (NOT_COMPARED,) * 4
+    return (str(stats.cases), stats.compares,
+            *(NOT_COMPARED if err is None else f"{err:.2e}" for err in (stats.worst_forward, stats.worst_grad)))
+
+
+def _result(stats, failure):
+    notes = "; ".join(stats.notes) if stats is not None else ""
+    result = f"FAIL: {failure}" if failure else "pass"
+    return f"{result} ({notes})" if notes else result
 
 
 def _line(row, stats, failure):
-    cases = "-" if stats is None else str(stats.cases)
-    fwd = _fmt(stats.worst_forward, stats) if stats else "-"
-    grad = _fmt(stats.worst_grad, stats) if stats else "-"
-    return f"{row.section:<10} {row.name:<50} {cases:>5} {fwd:>10} {grad:>10}  {'FAIL' if failure else 'pass'}"
+    cases, compares, fwd, grad = _cells(stats)
+    return (f"{row.section:<12} {row.name:<50} {cases:>5} {compares:<22} {fwd:>10} {grad:>10}  "
+            f"{_result(stats, failure)}")
 
 
 def markdown(results, seconds, versions) -> str:
@@ -53,20 +65,20 @@ def markdown(results, seconds, versions) -> str:
         f"Written by `python -m parity` in {seconds:.0f} s ({versions}).",
         "",
         "Error measure: `max|minicnn - keras| / max(max|keras|, tiny)` per compared array; the worst over all",
-        "cases of a row. Forward = outputs, losses, predictions, loss histories; gradient = gradients with",
-        "respect to inputs and weights, optimizer trajectories, trained weights.",
-        "Tolerances: " + ", ".join(f"{d} {k} {v:g}" for (d, k), v in TOLERANCE.items()) + ".",
-        "Shapes, `count_params` and summary lines must be equal exactly.",
+        "cases of a row. Forward = outputs, losses, predictions, loss histories; gradient/step = gradients with",
+        "respect to inputs and weights, optimizer trajectories, trained weights. \"—\" = nothing of that kind",
+        "was compared in the row.",
+        "Compares: `fwd` forward values, `grad` gradients, `steps` optimizer or training steps, `exact` shapes,",
+        "parameter counts, names or summary lines that must be equal exactly.",
+        "Tolerances: " + ", ".join(f"{d} {k} {v:g}" for (d, k), v in TOLERANCE.items()) + " (steps use the",
+        "gradient tolerance; a row with another bound states it in its name or result).",
         "",
-        "| section | row | cases | worst forward error | worst gradient error | result |",
-        "|---|---|---:|---:|---:|---|",
+        "| section | row | cases | compares | worst forward error | worst gradient/step error | result |",
+        "|---|---|---:|---|---:|---:|---|",
     ]
     for row, stats, failure in results:
-        cases = "-" if stats is None else stats.cases
-        fwd = _fmt(stats.worst_forward, stats) if stats else "-"
-        grad = _fmt(stats.worst_grad, stats) if stats else "-"
-        result = f"FAIL: {failure}".replace("|", "/") if failure else "pass"
-        out.append(f"| {row.section} | {row.name} | {cases} | {fwd} | {grad} | {result} |")
+        cells = (row.section, row.name, *_cells(stats), _result(stats, failure).replace("|", "/"))
+        out.append("| " + " | ".join(cells) + " |")
     out += ["", "Deliberate differences from Keras: [DIFFERENCES.md](DIFFERENCES.md).", ""]
     return "\n".join(out)
 
@@ -79,7 +91,7 @@ def main() -> int:
         return 2
     versions = f"TensorFlow {tf.__version__}, Keras {keras.__version__}, Python {platform.python_version()}"
     print(f"minicnn parity against {versions}")
-    print(f"{'section':<10} {'row':<50} {'cases':>5} {'fwd err':>10} {'grad err':>10}  result")
+    print(f"{'section':<12} {'row':<50} {'cases':>5} {'compares':<22} {'fwd err':>10} {'grad err':>10}  result")
     start = time.perf_counter()
     results = run_all()
     seconds = time.perf_counter() - start

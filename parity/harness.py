@@ -14,14 +14,18 @@ Error measure (robust near zero, unlike elementwise relative error):
 
 Tolerances (never widened to make a case pass; find the difference instead):
 float64 1e-9 everywhere; float32 1e-5 on forward outputs and losses, 1e-4 on
-gradients, optimizer trajectories and trained weights.
+gradients, optimizer trajectories and trained weights (a row with another
+bound states it and its reason).
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 
 import numpy as np
+
+import minicnn as mc
 
 TOLERANCE = {
     ("float64", "forward"): 1e-9,
@@ -70,6 +74,26 @@ def keras_modules():
     return _modules["keras"], _modules["tf"]
 
 
+@contextlib.contextmanager
+def floatx(dtype):
+    """Build and run models of both libraries in ``dtype`` for the block.
+
+    Keras caches its global dtype policy on first use, so setting floatx alone
+    is not enough: the policy is set too, and both are restored afterwards.
+    """
+    keras, _ = keras_modules()
+    old = (keras.config.floatx(), keras.config.dtype_policy(), mc.backend.floatx())
+    keras.config.set_floatx(dtype)
+    keras.config.set_dtype_policy(dtype)
+    mc.backend.set_floatx(dtype)
+    try:
+        yield
+    finally:
+        keras.config.set_floatx(old[0])
+        keras.config.set_dtype_policy(old[1])
+        mc.backend.set_floatx(old[2])
+
+
 def rel_err(a, b) -> float:
     """max|a - b| / max(max|b|, tiny): the report's error measure (b is the reference)."""
     a = np.asarray(a, dtype=np.float64)
@@ -81,33 +105,69 @@ def rel_err(a, b) -> float:
     return float(np.max(np.abs(a - b)) / max(float(np.max(np.abs(b))), TINY))
 
 
+# What a row compared, in the report's "compares" column: values within a tolerance
+# (forward outputs, gradients, training steps) and things that must be equal exactly.
+KINDS = {"forward": "fwd", "grad": "grad", "steps": "steps"}
+EXACT = "exact"
+
+
 @dataclasses.dataclass
 class Stats:
-    """What a row saw: cases run and the worst forward/gradient errors."""
+    """What a row saw: cases run, what it compared, and the worst errors.
+
+    ``worst_forward`` / ``worst_grad`` stay ``None`` until a value of that kind
+    is compared, so the report can say "—" (nothing compared) rather than a
+    misleading 0. ``worst_grad`` covers gradients and training steps
+    (optimizer trajectories, trained weights); ``compared`` says which.
+    ``notes`` are figures a row states besides its errors (e.g. a drift ratio).
+    """
 
     name: str
     cases: int = 0
-    worst_forward: float = 0.0
-    worst_grad: float = 0.0
+    worst_forward: float | None = None
+    worst_grad: float | None = None
+    compared: set = dataclasses.field(default_factory=set)
+    notes: list = dataclasses.field(default_factory=list)
 
-    def compare(self, what, mine, keras, dtype, kind="forward"):
-        """Compare minicnn's ``mine`` with Keras' ``keras``; raise when over tolerance."""
-        err = rel_err(mine, keras)
+    def compare(self, what, mine, keras, dtype, kind="forward", tol=None):
+        """Compare minicnn's ``mine`` with Keras' ``keras``; raise when over tolerance.
+
+        ``kind`` is "forward", "grad" or "steps" (steps use the gradient
+        tolerance); ``tol`` replaces the table's tolerance where a row states
+        its own reason for another one.
+        """
+        self.record(what, rel_err(mine, keras), dtype, kind, tol, (np.shape(mine), np.shape(keras)))
+
+    def record(self, what, err, dtype, kind="forward", tol=None, shapes=None):
+        """Keep an error measured by the row itself and check it against the tolerance."""
+        self.compared.add(KINDS[kind])
         if kind == "forward":
-            self.worst_forward = max(self.worst_forward, err)
+            self.worst_forward = max(self.worst_forward or 0.0, err)
         else:
-            self.worst_grad = max(self.worst_grad, err)
-        tol = TOLERANCE[(np.dtype(dtype).name, kind)]
+            self.worst_grad = max(self.worst_grad or 0.0, err)
+        if tol is None:
+            tol = TOLERANCE[(np.dtype(dtype).name, "forward" if kind == "forward" else "grad")]
         if not err <= tol:
+            where = "" if shapes is None else f"; shapes minicnn {shapes[0]} / keras {shapes[1]}"
             raise AssertionError(
-                f"{self.name}: {what} differs from Keras: relative error {err:.3g} > {tol:g} ({dtype}); "
-                f"shapes minicnn {np.shape(mine)} / keras {np.shape(keras)}"
+                f"{self.name}: {what} differs from Keras: relative error {err:.3g} > {tol:g} ({dtype}){where}"
             )
 
     def equal(self, what, mine, keras):
         """Exact agreement (shapes, parameter counts, summary lines)."""
+        self.compared.add(EXACT)
         if mine != keras:
             raise AssertionError(f"{self.name}: {what} differs: minicnn {mine!r} vs Keras {keras!r}")
+
+    def note(self, text):
+        """A figure the report prints beside the row's result."""
+        self.notes.append(text)
+
+    @property
+    def compares(self) -> str:
+        """The kinds compared, in a fixed order: "fwd, grad, steps, exact"."""
+        order = [*KINDS.values(), EXACT]
+        return ", ".join(k for k in order if k in self.compared) or "nothing"
 
 
 @dataclasses.dataclass

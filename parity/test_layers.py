@@ -122,7 +122,7 @@ LAYER_CASES = {
     "GlobalMaxPooling2D": image_case(lambda draw: {"keepdims": draw(st.booleans())}),
     "Dense": dense_case(),
     "Flatten": any_rank_case(),
-    "Dropout": any_rank_case().flatmap(
+    "Dropout(training=False)": any_rank_case().flatmap(
         lambda c: st.floats(0.0, 0.9).map(lambda rate: ({"rate": rate}, *c[1:]))),
     "Reshape": reshape_case(),
     "Add": merge_case(),
@@ -159,11 +159,11 @@ LAYER_CASES = {
     "Rescaling": any_rank_case(dtype=float32).flatmap(lambda c: st.tuples(st.floats(-2, 2), st.floats(-2, 2)).map(
         lambda so: ({"scale": so[0], "offset": so[1]}, *c[1:]))),
     # random augmentations are the identity at inference, as in Keras
-    "RandomFlip": image_case(lambda draw: {"mode": draw(st.sampled_from(["horizontal", "vertical"]))},
+    "RandomFlip(training=False)": image_case(lambda draw: {"mode": draw(st.sampled_from(["horizontal", "vertical"]))},
                              dtype=float32),
-    "RandomRotation": image_case(lambda draw: {"factor": draw(st.floats(0.0, 0.5))}, dtype=float32),
-    "RandomZoom": image_case(lambda draw: {"height_factor": draw(st.floats(0.0, 0.5))}, dtype=float32),
-    "RandomTranslation": image_case(lambda draw: {"height_factor": draw(st.floats(0.0, 0.5)),
+    "RandomRotation(training=False)": image_case(lambda draw: {"factor": draw(st.floats(0.0, 0.5))}, dtype=float32),
+    "RandomZoom(training=False)": image_case(lambda draw: {"height_factor": draw(st.floats(0.0, 0.5))}, dtype=float32),
+    "RandomTranslation(training=False)": image_case(lambda draw: {"height_factor": draw(st.floats(0.0, 0.5)),
                                                   "width_factor": draw(st.floats(0.0, 0.5))}, dtype=float32),
     "Resizing": image_case(lambda draw: {"height": draw(st.integers(1, 12)), "width": draw(st.integers(1, 12)),
                                          "interpolation": draw(st.sampled_from(["bilinear", "nearest"]))},

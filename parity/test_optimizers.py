@@ -64,11 +64,12 @@ def _optimizer_check(label):
             k_opt.apply_gradients(zip([tf.constant(x) for x in g], k_vars))
             m_opt.apply_gradients(zip([x.copy() for x in g], m_vars))
             for i, (m, k) in enumerate(zip(m_vars, k_vars)):
-                stats.compare(f"weight {i} after step {step}", m.numpy(), k.numpy(), dtype, "grad")
+                stats.compare(f"weight {i} after step {step}", m.numpy(), k.numpy(), dtype, "steps")
     return check
 
 
-ROWS = [Row("optimizers", label, _optimizer_check(label), optimizer_case(), examples=4) for label in OPTIMIZERS]
+ROWS = [Row("optimizers", f"{label}: {STEPS} steps", _optimizer_check(label), optimizer_case(), examples=4)
+        for label in OPTIMIZERS]
 
 
 @pytest.mark.parametrize("row", ROWS, ids=lambda r: r.id)
