@@ -7,6 +7,7 @@ libraries number them per process) and Keras shortens long type names with
 """
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 import minicnn as mc
@@ -55,6 +56,56 @@ def _summary_check(label):
 
 
 ROWS = [Row("summary", label, _summary_check(label), [None]) for label in MODELS]
+
+
+def _named_models(lib):
+    """Small models with every name given, so the two tables can be compared character by character."""
+    L = lib.layers
+    inner = lib.Sequential([L.Dense(4, name="inner_dense"), L.Dense(2, name="inner_out")], name="inner")
+    nested = lib.Sequential([lib.Input((3,)), inner, L.Dense(1, name="head")], name="outer")
+    x = lib.Input((6, 6, 2), name="image")
+    a = L.Conv2D(3, 3, padding="same", name="conv_a")(x)
+    b = L.BatchNormalization(name="norm_b")(L.Conv2D(3, 1, name="conv_b")(x))
+    merged = L.Add(name="sum")([a, b])
+    graph = lib.Model(x, L.Dense(2, name="classes")(L.GlobalAveragePooling2D(name="pool")(merged)), name="graph")
+    graph.get_layer("norm_b").trainable = False
+    stack = lib.Sequential([lib.Input((5,)), L.Dense(7, name="hidden_layer_with_a_long_name"),
+                            L.BatchNormalization(name="norm"), L.Dense(3, name="out")], name="stack")
+    stack.get_layer("norm").trainable = False
+    stack.compile(optimizer="adam", loss="mse")
+    return {"nested": nested, "graph": graph, "stack": stack}
+
+
+SUMMARY_OPTIONS = [  # (model, summary() arguments, train one step first: the optimizer's state counts too)
+    ("nested", {"expand_nested": True, "show_trainable": True}, False),
+    ("nested", {"expand_nested": True, "line_length": 60}, False),
+    ("graph", {"show_trainable": True, "line_length": 76}, False),
+    ("graph", {"line_length": 70, "positions": [0.25, 0.5, 0.7, 1.0]}, False),
+    ("stack", {"show_trainable": True, "line_length": 64}, True),
+    ("stack", {"layer_range": ("norm", "out"), "line_length": 72}, False),
+]
+
+
+def _summary_text_check(case, stats):
+    keras, _ = keras_modules()
+    name, options, train = case
+    keras.utils.set_random_seed(0)  # the parity run enables TensorFlow's op determinism: fit needs a seed
+    tables = []
+    for lib in (mc, keras):
+        model = _named_models(lib)[name]
+        if train:
+            model.fit(np.ones((4, 5), "float32"), np.ones((4, 3), "float32"), epochs=1, verbose=0)
+        lines = []
+        model.summary(print_fn=lambda text, line_break=None: lines.extend(text.rstrip("\n").split("\n")), **options)
+        end = max(i for i, line in enumerate(lines) if " params: " in line)  # minicnn adds fusion notes below
+        tables.append(lines[:end + 1])
+    stats.equal(f"{name} summary({options}) line count", len(tables[0]), len(tables[1]))
+    for i, (ours, theirs) in enumerate(zip(*tables)):
+        stats.equal(f"{name} summary({options}) line {i}", ours, theirs)
+
+
+ROWS.append(Row("summary", "summary() options, text equal (expand_nested, show_trainable, line_length, positions, "
+                "layer_range, optimizer params)", _summary_text_check, SUMMARY_OPTIONS))
 
 
 @pytest.mark.parametrize("row", ROWS, ids=lambda r: r.id)

@@ -148,12 +148,14 @@ class Model(Trainer, Layer):
         with no_grad(), training_scope(False):
             self(np.zeros((1, *shape[1:]), dtype=self.dtype), training=False)
 
-    def summary(self, line_length=None, print_fn=None, explain=False):
-        """Print the layer table Keras prints: Layer (type) / Output Shape / Param #.
+    def summary(self, line_length=None, positions=None, print_fn=None, expand_nested=False, show_trainable=False,
+                layer_range=None, explain=False):
+        """Print the layer table Keras prints: Layer (type) / Output Shape / Param #,
+        with Keras' options (``models/summary.py``).
 
         ``explain=True`` adds ``explain()``'s worked formulas below the table.
         """
-        print_summary(self, line_length=line_length, print_fn=print_fn)
+        print_summary(self, line_length, positions, print_fn, expand_nested, show_trainable, layer_range)
         if explain:
             print_explanation(self, print_fn=print_fn)
 
