@@ -1,8 +1,11 @@
 """Conv2D(relu) + MaxPooling2D as one Function (``ops/conv_pool.py``).
 
 The fused Function must give what the two layers give one after the other:
-outputs and every gradient, with both kernel implementations, for the 2x2
-fast path and for other pooling windows (which fall back to the composition).
+outputs and every gradient, with both kernel implementations, in float32 and
+float64, for the 2x2 fast path and for other pooling windows (which fall back
+to the composition), over odd sizes, 'valid' and 'same' padding, strides and
+dilated kernels. Its backward is also checked against central differences in
+float64, on its own (not only against the unfused layers).
 """
 import numpy as np
 import pytest
@@ -16,51 +19,91 @@ from minicnn.ops.conv import Conv2DFunction, conv2d
 from minicnn.ops.conv_pool import Conv2DReLUMaxPoolFunction, conv2d_relu_max_pool2d
 from minicnn.ops.pool import max_pool2d
 from minicnn.ops.shapes import WindowGeometry
+from test_gradcheck import check_gradients
 from test_kernels_conv import split
+
+POOLS = [((2, 2), (2, 2), "valid"), ((3, 3), (2, 2), "same"), ((2, 2), (1, 1), "valid"), ((3, 2), (1, 2), "valid")]
+
+
+@st.composite
+def conv_strides_dilation(draw):
+    """Strides or a dilation (a dilated kernel with strides > 1 is refused, in Keras too)."""
+    if draw(st.booleans()):
+        return (draw(st.integers(1, 2)), draw(st.integers(1, 2))), (1, 1)
+    return (1, 1), (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
+
 
 case = st.fixed_dictionaries({
     "n": st.integers(1, 3), "h": st.integers(2, 11), "w": st.integers(2, 11), "c": st.integers(1, 4),
-    "filters": st.integers(1, 5), "k": st.integers(1, 3), "stride": st.integers(1, 2),
-    "padding": st.sampled_from(["valid", "same"]), "bias": st.booleans(),
-    "pool": st.sampled_from([((2, 2), (2, 2), "valid"), ((3, 3), (2, 2), "same"), ((2, 2), (1, 1), "valid")]),
+    "filters": st.integers(1, 5), "kernel": st.tuples(st.integers(1, 3), st.integers(1, 3)),
+    "strides_dilation": conv_strides_dilation(), "padding": st.sampled_from(["valid", "same"]),
+    "bias": st.booleans(), "pool": st.sampled_from(POOLS), "dtype": st.sampled_from([np.float32, np.float64]),
     "seed": st.integers(0, 2**16), "implementation": st.sampled_from(["numpy", "numba"]),
     "parts": st.integers(1, 3), "chunk_bytes": st.sampled_from([1, 1 << 20]),
 })
+# fused and unfused sum the same products, possibly in another order
+RTOL = {np.float32: 2e-6, np.float64: 1e-13}
 
 
 def run(op, arrays, seed):
     """Forward + backward; the output and the gradients of every input."""
     tensors = [Tensor(a.copy(), requires_grad=True) for a in arrays]
     y = op(*tensors)
-    y.backward(np.random.default_rng(seed).standard_normal(y.shape).astype(np.float32))
+    y.backward(np.random.default_rng(seed).standard_normal(y.shape).astype(arrays[0].dtype))
     return [y.data] + [t.grad for t in tensors]
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=60, deadline=None)
 @given(case)
 def test_fused_equals_conv_relu_then_max_pool(p):
     rng = np.random.default_rng(p["seed"])
-    x = rng.standard_normal((p["n"], p["h"], p["w"], p["c"])).astype(np.float32)
-    w = rng.standard_normal((p["k"], p["k"], p["c"], p["filters"])).astype(np.float32)
-    arrays = [x, w] + ([rng.standard_normal(p["filters"]).astype(np.float32)] if p["bias"] else [])
-    size, strides, pool_padding = p["pool"]
+    dtype, (strides, dilation), size_and_pool = p["dtype"], p["strides_dilation"], p["pool"]
+    x = rng.standard_normal((p["n"], p["h"], p["w"], p["c"])).astype(dtype)
+    w = rng.standard_normal((*p["kernel"], p["c"], p["filters"])).astype(dtype)
+    arrays = [x, w] + ([rng.standard_normal(p["filters"]).astype(dtype)] if p["bias"] else [])
+    size, pool_strides, pool_padding = size_and_pool
     try:
-        geom = WindowGeometry.make(p["h"], p["w"], (p["k"], p["k"]), (p["stride"],) * 2, p["padding"])
-        WindowGeometry.make(geom.out_h, geom.out_w, size, strides, pool_padding)
+        geom = WindowGeometry.make(p["h"], p["w"], p["kernel"], strides, p["padding"], dilation)
+        WindowGeometry.make(geom.out_h, geom.out_w, size, pool_strides, pool_padding)
     except ValueError:
         assume(False)  # a window that does not fit: the layers themselves refuse it
 
     def fused(x, w, b=None):
-        return conv2d_relu_max_pool2d(x, w, b, (p["stride"],) * 2, p["padding"], (1, 1), size, strides,
-                                      pool_padding)
+        return conv2d_relu_max_pool2d(x, w, b, strides, p["padding"], dilation, size, pool_strides, pool_padding)
 
     def separate(x, w, b=None):
-        return max_pool2d(conv2d(x, w, b, (p["stride"],) * 2, p["padding"], relu=True), size, strides, pool_padding)
+        return max_pool2d(conv2d(x, w, b, strides, p["padding"], dilation, relu=True), size, pool_strides,
+                          pool_padding)
 
     with kernels.use(p["implementation"]), split(p["parts"], p["chunk_bytes"]):  # forced threads and chunks
         ours, ref = run(fused, arrays, p["seed"]), run(separate, arrays, p["seed"])
     for a, b in zip(ours, ref):
-        np.testing.assert_allclose(a, b, rtol=2e-6, atol=2e-6 * (1 + np.abs(b).max()))
+        assert a.dtype == dtype
+        np.testing.assert_allclose(a, b, rtol=RTOL[dtype], atol=RTOL[dtype] * (1 + np.abs(b).max()))
+
+
+@pytest.mark.parametrize("implementation", ["numpy", "numba"])
+@pytest.mark.parametrize("kernel, strides, padding, dilation, pool", [
+    ((3, 3), (1, 1), "same", (1, 1), POOLS[0]),    # the seed CNN's block: the 2x2 fast path
+    ((3, 2), (1, 1), "valid", (2, 1), POOLS[0]),   # dilated kernel, odd output, fast path
+    ((2, 3), (2, 1), "same", (1, 1), POOLS[1]),    # strided conv, overlapping padded pool
+    ((3, 3), (1, 1), "valid", (2, 2), POOLS[3]),   # dilated, non-square pool
+])
+def test_fused_gradients_match_central_differences(implementation, kernel, strides, padding, dilation, pool):
+    """float64: backward agrees with central differences (tests/test_gradcheck.py's
+    check) for x, the kernel and the bias. The inputs are drawn from a fixed seed,
+    so no window holds a tie and no pooled value sits at ReLU's kink; the bias is shifted down
+    so that some windows are cut to 0 whole."""
+    rng = np.random.default_rng(7)
+    x, w, b = rng.standard_normal((2, 9, 8, 2)), rng.standard_normal((*kernel, 2, 3)), rng.standard_normal(3) - 3
+
+    def fused(x, w, b):
+        return conv2d_relu_max_pool2d(x, w, b, strides, padding, dilation, *pool)
+
+    with kernels.use(implementation):
+        out = fused(Tensor(x), Tensor(w), Tensor(b)).data
+        assert out.dtype == np.float64 and (out > 0).any() and (out == 0).any()  # both ReLU sides are seen
+        check_gradients(fused, x, w, b)
 
 
 @pytest.mark.parametrize("implementation", ["numpy", "numba"])
