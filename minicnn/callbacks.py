@@ -89,6 +89,11 @@ class ProgressLogger(Callback):
         elif self.verbose:
             print(line, flush=True)
 
+    def on_train_end(self, logs=None):
+        if self._bar is not None:  # an epoch left unfinished (a NaN loss, Ctrl-C) ends without on_epoch_end
+            self._bar.close()
+            self._bar = None
+
 
 class LambdaCallback(Callback):
     """A callback from plain functions, as Keras' ``LambdaCallback``: each
@@ -220,22 +225,32 @@ class EarlyStopping(_Monitoring):
 
 
 class ModelCheckpoint(_Monitoring):
-    """Save the weights (atomically) after each epoch, or only when ``monitor`` improves."""
+    """Save the model (atomically) after each epoch, or only when ``monitor`` improves.
+
+    The file name says what is saved: ``"best.keras"`` the whole model
+    (``model.save``: architecture, weights, optimizer state; ``load_model``
+    reads it), ``"best.weights.h5"`` the weights only (``model.save_weights``).
+    ``save_weights_only=True``/``False`` must agree with the name, as in Keras;
+    left as ``None`` it follows the name (Keras' default, ``False``, would
+    refuse a ``.weights.h5`` name). The name is checked here, when the callback
+    is made, not when the first epoch ends.
+    """
 
     def __init__(self, filepath, monitor="val_loss", verbose=0, save_best_only=False,
-                 save_weights_only=True, mode="auto", save_freq="epoch"):
+                 save_weights_only=None, mode="auto", save_freq="epoch"):
         super().__init__(monitor, mode)
         self.filepath, self.verbose, self.save_best_only = str(filepath), verbose, save_best_only
         if save_freq != "epoch":
             raise ValueError("ModelCheckpoint: only save_freq='epoch' is supported")
-        # checked here, as Keras does, not when the first epoch ends
-        if not save_weights_only or self.filepath.endswith(".keras"):
-            raise ValueError(f"ModelCheckpoint: minicnn saves weights only (save_weights_only=True) to a "
-                             f"'.weights.h5' file; whole-model '.keras' files are not supported yet. "
-                             f"Got filepath={self.filepath!r}, save_weights_only={save_weights_only}.")
-        if not self.filepath.endswith(".weights.h5"):
-            raise ValueError(f"ModelCheckpoint: with save_weights_only=True the filepath must end in "
-                             f"'.weights.h5' (Keras' weights format), got {self.filepath!r}")
+        whole_model = self.filepath.endswith(".keras")
+        if not whole_model and not self.filepath.endswith(".weights.h5"):
+            raise ValueError(f"ModelCheckpoint: the filepath must end in '.keras' (the whole model) or "
+                             f"'.weights.h5' (the weights only), got {self.filepath!r}")
+        if save_weights_only is not None and bool(save_weights_only) == whole_model:
+            wanted = "'.weights.h5'" if save_weights_only else "'.keras'"
+            raise ValueError(f"ModelCheckpoint: with save_weights_only={save_weights_only} the filepath must end "
+                             f"in {wanted}, got {self.filepath!r}")
+        self.save_weights_only = not whole_model
 
     def on_epoch_end(self, epoch, logs=None):
         logs = dict(logs or {})
@@ -248,7 +263,10 @@ class ModelCheckpoint(_Monitoring):
                 print(f"Epoch {epoch + 1}: {self.monitor} improved from {self.best:.5f} to {value:.5f}, "
                       f"saving model to {path}")
             self.best = value
-        self.model.save_weights(path)
+        if self.save_weights_only:
+            self.model.save_weights(path)
+        else:
+            self.model.save(path)
 
 
 class ReduceLROnPlateau(_Monitoring):
@@ -312,18 +330,31 @@ class CSVLogger(Callback):
         self._file.close()
 
 
-class TerminateOnNaN(Callback):
-    """Stop training as soon as a batch loss is NaN or infinite.
+def batch_loss_is_finite(logs) -> bool:
+    """False when a batch's logs show a NaN or infinite loss.
 
     ``fit`` hands over the last batch's loss as ``logs.batch_loss``; with plain
     dict logs the running ``loss`` is checked (a NaN batch makes it NaN too).
     """
+    loss = getattr(logs, "batch_loss", None)
+    if loss is None:
+        loss = (logs or {}).get("loss")
+    return loss is None or bool(np.isfinite(float(loss)))
+
+
+class TerminateOnNaN(Callback):
+    """Stop training as soon as a batch loss is NaN or infinite.
+
+    As Keras, it sets ``model.stop_training`` after the batch. Unlike Keras,
+    ``fit`` then leaves that epoch unfinished: no validation, and no callback's
+    ``on_epoch_end`` (Keras runs them all, so a ``ModelCheckpoint`` would
+    overwrite the last good file with the broken weights); ``History`` still
+    records the epoch's NaN loss, and ``model.unfinished_epoch`` says where
+    training stopped (``fit``'s docstring).
+    """
 
     def on_train_batch_end(self, batch, logs=None):
-        loss = getattr(logs, "batch_loss", None)
-        if loss is None:
-            loss = (logs or {}).get("loss")
-        if loss is not None and not np.isfinite(float(loss)):
+        if not batch_loss_is_finite(logs):
             print(f"Batch {batch}: invalid loss, terminating training")
             self.model.stop_training = True
 

@@ -14,7 +14,13 @@ evaluate on all 10,000 test images. Everything lands in the run folder:
     confusion_matrix.png and result.json   test-set results
 
 Ctrl-C stops after the current batch and saves a checkpoint that
-``minicnn train --out RUN --resume`` continues exactly where it stopped.
+``minicnn train --out RUN --resume`` continues exactly where it stopped. A
+NaN or infinite loss stops training too, with exit status 1: the files of the
+last good epoch stay as they were, result.json records where it happened,
+and ``--resume`` (with a lower ``--learning-rate``) continues from that epoch.
+
+A mistake in the input (a missing or unreadable file, a damaged run folder)
+is one line on stderr and exit status 1; ``--debug`` shows the traceback.
 """
 from __future__ import annotations
 
@@ -31,7 +37,10 @@ from .atomic_files import atomic_path
 
 DEFAULTS = {"epochs": 20, "batch_size": 128, "learning_rate": 1e-3, "augment": False, "seed": 83,
             "data": None, "quick": False, "limit": None}
+CONFIG_TYPES = {"epochs": int, "batch_size": int, "learning_rate": (int, float), "augment": bool, "seed": int,
+                "data": (str, type(None)), "quick": bool, "limit": (int, type(None))}
 QUICK_EPOCHS = 2
+FAILED = 1
 INTERRUPTED = 130  # the shell's code for "stopped by Ctrl-C"
 
 
@@ -105,18 +114,17 @@ def _plot_history(out: Path, history: dict):
 PLOT_EVERY_S = 60  # drawing the curves takes about as long as validating: not after every short epoch
 
 
-def _recorder(out, history, interrupted):
+def _recorder(out, history):
     """A callback that appends each finished epoch's logs to ``history`` and
     rewrites history.json/.csv; it redraws learning_curves.png when a minute
-    has passed since the last drawing, and at the end of training."""
+    has passed since the last drawing, and at the end of training. (An epoch
+    left unfinished, by Ctrl-C or a NaN loss, never reaches ``on_epoch_end``.)"""
     from .callbacks import Callback  # noqa: PLC0415
 
     class RunRecorder(Callback):
         drawn_at = float("-inf")
 
         def on_epoch_end(self, epoch, logs=None):
-            if interrupted():
-                return
             for key, value in (logs or {}).items():
                 history.setdefault(key, []).append(float(value))
             _write_history(out, history)
@@ -130,8 +138,24 @@ def _recorder(out, history, interrupted):
     return RunRecorder()
 
 
+def _read_config(path: Path) -> dict:
+    """A run's saved settings, checked: a damaged config.json is a clear error naming it."""
+    try:
+        saved = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ValueError(f"{path} is not a readable run config ({exc})") from None
+    if not isinstance(saved, dict):
+        raise ValueError(f"{path} is not a run config: it holds {type(saved).__name__}, not the settings")
+    for key, value in saved.items():
+        if key not in CONFIG_TYPES:
+            raise ValueError(f"{path}: unknown setting {key!r} (the settings are {sorted(CONFIG_TYPES)})")
+        if not isinstance(value, CONFIG_TYPES[key]) or (isinstance(value, bool) and CONFIG_TYPES[key] is not bool):
+            raise ValueError(f"{path}: setting {key!r} is {value!r}, which is not a valid value")
+    return saved
+
+
 def _resolve_config(args, out: Path) -> dict:
-    saved = json.loads((out / "config.json").read_text()) if args.resume else {}
+    saved = _read_config(out / "config.json") if args.resume else {}
     config = {**DEFAULTS, **saved}
     for key in DEFAULTS:
         value = getattr(args, key, None)
@@ -146,7 +170,8 @@ def _resolve_config(args, out: Path) -> dict:
 def train(args) -> int:
     import minicnn as mc  # noqa: PLC0415
     from .callbacks import ModelCheckpoint  # noqa: PLC0415
-    from .io.checkpoint import ResumableBatches, TrainingCheckpoint, graceful_interrupt, restore_checkpoint  # noqa: PLC0415
+    from .io.checkpoint import restore_checkpoint  # noqa: PLC0415
+    from .io.resume import ResumableBatches, TrainingCheckpoint, graceful_interrupt  # noqa: PLC0415
     from .models.data import ArrayBatches  # noqa: PLC0415
 
     out = Path(args.out)
@@ -169,6 +194,8 @@ def train(args) -> int:
     best = ModelCheckpoint(out / "best.weights.h5", monitor="val_accuracy", save_best_only=True)
     if args.resume:
         header = restore_checkpoint(ckpt, model)
+        if args.learning_rate is not None:  # a new rate for the rest of the run (the checkpoint holds the old one)
+            model.optimizer.learning_rate = config["learning_rate"]
         history, initial_epoch = header["extra"].get("history", {}), header["epoch"]
         batches.resume_at(header)
         best.best = max(history.get("val_accuracy", [-np.inf]))
@@ -180,10 +207,12 @@ def train(args) -> int:
                                         stop_requested=stop_requested)
         model.fit(batches, validation_data=(x_val, y_val), batch_size=config["batch_size"],
                   epochs=config["epochs"], initial_epoch=initial_epoch, verbose=1,
-                  callbacks=[_recorder(out, history, lambda: checkpoint.interrupted), best, checkpoint])
+                  callbacks=[_recorder(out, history), best, checkpoint])
     if checkpoint.interrupted:
         print(f"Interrupted: checkpoint saved to {ckpt}. Continue with: minicnn train --out {out} --resume")
         return INTERRUPTED
+    if model.unfinished_epoch is not None:  # a NaN loss: the model's weights are broken, keep them out of every file
+        return _stopped_on_nan(model.unfinished_epoch, out, config, history, time.time() - start)
     model.save_weights(out / "final.weights.h5")
     result = _evaluate(model, out, x_test, y_test)
     result.update(wall_time_s=time.time() - start, train_images=len(x_tr), epochs=len(history.get("loss", [])))
@@ -200,6 +229,22 @@ def train(args) -> int:
         print(f"test accuracy of the best validation epoch ({result['best_val_epoch']}, "
               f"best.weights.h5): {result['best_val_test_accuracy']:.4f}")
     return 0
+
+
+def _stopped_on_nan(stop, out: Path, config, history, wall_time_s) -> int:
+    """Record a NaN stop in result.json and say, in one line on stderr, where it
+    happened and how to continue from the last good epoch."""
+    good = len(history.get("loss", []))  # epochs finished: what checkpoint.npz and best.weights.h5 hold
+    _write_json(out / "result.json", {"stopped": {"reason": "nan_loss", "epoch": stop["epoch"] + 1,
+                                                  "batch": stop["batch"], "last_good_epoch": good},
+                                      "epochs": good, "wall_time_s": wall_time_s})
+    lower = f"--learning-rate {config['learning_rate'] / 10:g}"
+    then = (f"checkpoint.npz and best.weights.h5 still hold epoch {good}; continue from there with a lower "
+            f"learning rate (the same one repeats the same NaN): minicnn train --out {out} --resume {lower}"
+            if good else f"no epoch finished; start again with a lower learning rate ({lower})")
+    print(f"minicnn train: the loss became NaN or infinite in epoch {stop['epoch'] + 1}, batch {stop['batch']}; "
+          f"training stopped and nothing from that epoch was saved. {then}", file=sys.stderr)
+    return FAILED
 
 
 def _evaluate(model, out: Path, x_test, y_test) -> dict:
@@ -224,7 +269,7 @@ def _load_run(run) -> tuple:
     run = Path(run)
     if not (run / "config.json").exists() or not (run / "checkpoint.npz").exists():
         raise SystemExit(f"minicnn: {run} is not a run folder (needs config.json and checkpoint.npz)")
-    config = json.loads((run / "config.json").read_text())
+    config = {**DEFAULTS, **_read_config(run / "config.json")}
     model = build_model(config)
     restore_checkpoint(run / "checkpoint.npz", model, restore_rng=False)
     return model, config
@@ -242,16 +287,38 @@ def evaluate(args) -> int:
 
 
 def predict(args) -> int:
+    """Top-3 classes of each image; a file that cannot be read is reported on
+    stderr and skipped, the others are still predicted (exit status 1 if any failed)."""
     from .datasets.cifar10 import CLASS_NAMES  # noqa: PLC0415
     from .utils import load_image_array  # noqa: PLC0415
 
     model, _ = _load_run(args.run)
-    images = np.stack([load_image_array(p, target_size=(32, 32)) for p in args.images]) / 255.0
-    probabilities = model.predict(images.astype("float32"))
-    for path, p in zip(args.images, probabilities):
-        top = np.argsort(p)[::-1][:3]
-        print(f"{path}: " + ", ".join(f"{CLASS_NAMES[i]} {p[i]:.3f}" for i in top))
-    return 0
+    paths, images = [], []
+    for path in args.images:
+        try:
+            images.append(load_image_array(path, target_size=(32, 32), shrink_large=True))
+            paths.append(path)
+        except Exception as exc:  # noqa: BLE001 - whatever is wrong with one file, the others still count
+            if args.debug:
+                raise
+            print(f"minicnn predict: skipped {path}: {_describe(exc)}", file=sys.stderr)
+    if images:
+        probabilities = model.predict((np.stack(images) / 255.0).astype("float32"))
+        for path, p in zip(paths, probabilities):
+            top = np.argsort(p)[::-1][:3]
+            print(f"{path}: " + ", ".join(f"{CLASS_NAMES[i]} {p[i]:.3f}" for i in top))
+    return 0 if len(paths) == len(args.images) else FAILED
+
+
+def _describe(exc: BaseException) -> str:
+    """One line for an error: the OS's words for a file problem, else the error's own message
+    (with a hint at ``--debug`` for an error that is not about the input)."""
+    if isinstance(exc, OSError) and exc.strerror:
+        return f"{exc.strerror}: {exc.filename}" if exc.filename else exc.strerror
+    message = str(exc) or type(exc).__name__
+    if not isinstance(exc, (OSError, ValueError, RuntimeError)):
+        message += f" ({type(exc).__name__}; run again with --debug for the traceback)"
+    return message
 
 
 def _int_at_least(minimum: int):
@@ -274,8 +341,11 @@ def _positive_float(text):
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="minicnn", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--debug", action="store_true", help="show the traceback of an error")
+    common = argparse.ArgumentParser(add_help=False)  # --debug also after the command
+    common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     sub = parser.add_subparsers(dest="command", required=True)
-    t = sub.add_parser("train", help="train the seed CIFAR-10 CNN")
+    t = sub.add_parser("train", help="train the seed CIFAR-10 CNN", parents=[common])
     t.add_argument("--epochs", type=_int_at_least(0),
                    help=f"default {DEFAULTS['epochs']} ({QUICK_EPOCHS} with --quick)")
     t.add_argument("--batch-size", type=_int_at_least(1), help=f"default {DEFAULTS['batch_size']}")
@@ -289,16 +359,25 @@ def main(argv=None) -> int:
     t.add_argument("--limit", type=_int_at_least(1), help="use at most this many training and test images")
     t.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
     t.set_defaults(func=train)
-    e = sub.add_parser("evaluate", help="test accuracy and confusion matrix of a trained run")
+    e = sub.add_parser("evaluate", help="test accuracy and confusion matrix of a trained run", parents=[common])
     e.add_argument("run", help="run folder written by `minicnn train`")
     e.add_argument("--data", help="data set file or folder (default: the one the run used)")
     e.set_defaults(func=evaluate)
-    p = sub.add_parser("predict", help="top-3 classes of image files")
+    p = sub.add_parser("predict", help="top-3 classes of image files", parents=[common])
     p.add_argument("run", help="run folder written by `minicnn train`")
     p.add_argument("images", nargs="+", help="image files (any size; resized to 32x32)")
     p.set_defaults(func=predict)
     args = parser.parse_args(argv)
-    return args.func(args)
+    try:
+        return args.func(args)
+    except (Exception, KeyboardInterrupt) as exc:
+        if args.debug:
+            raise
+        if isinstance(exc, KeyboardInterrupt):  # a second Ctrl-C, or one outside training
+            print(f"minicnn {args.command}: interrupted", file=sys.stderr)
+            return INTERRUPTED
+        print(f"minicnn {args.command}: {_describe(exc)}", file=sys.stderr)
+        return FAILED
 
 
 if __name__ == "__main__":

@@ -26,16 +26,32 @@ IMAGE_EXTENSIONS = (".bmp", ".gif", ".jpeg", ".jpg", ".png")
 _COLOR_CHANNELS = {"rgb": ("RGB", 3), "grayscale": ("L", 1), "rgba": ("RGBA", 4)}
 
 
-def load_image_array(path, target_size=None, color_mode="rgb", interpolation="bilinear") -> np.ndarray:
+def load_image_array(path, target_size=None, color_mode="rgb", interpolation="bilinear",
+                     shrink_large=False) -> np.ndarray:
     """An image file as float32 (height, width, channels) in 0..255, optionally
-    resized to ``target_size`` = (height, width) the way Keras resizes."""
+    resized to ``target_size`` = (height, width) the way Keras resizes.
+
+    With ``shrink_large``, an image more than four times the target's size is
+    made smaller while it is still 8-bit, before it becomes float32 and is
+    resized: a JPEG is decoded at 1/2, 1/4 or 1/8 scale (Pillow's ``draft``),
+    then any image is box-averaged (``reduce``) down to about twice the target.
+    An 8000x8000 photo then never exists as a full-size float array (768 MB);
+    the pixels differ slightly from Keras' full-size resize, which is why it is
+    not the default.
+    """
     from PIL import Image  # noqa: PLC0415
 
     from .layers.preprocessing import resize_matrix  # noqa: PLC0415
 
     mode, _ = _COLOR_CHANNELS[color_mode]
     with Image.open(path) as im:
-        image = np.asarray(im.convert(mode), dtype=np.float32)
+        if shrink_large and target_size is not None:
+            im.draft(mode, (2 * target_size[1], 2 * target_size[0]))  # JPEG only; keeps >= the size asked for
+        small = im.convert(mode)
+    if shrink_large and target_size is not None:
+        factor = min(small.width // (2 * target_size[1]), small.height // (2 * target_size[0]))
+        small = small.reduce(factor) if factor >= 2 else small
+    image = np.asarray(small, dtype=np.float32)
     image = image.reshape(image.shape[0], image.shape[1], -1)
     if target_size is not None and image.shape[:2] != tuple(target_size):
         h, w = target_size

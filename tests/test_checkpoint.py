@@ -1,12 +1,14 @@
 """Checkpoints hold the complete training state; resuming reproduces the exact weights."""
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 
 import minicnn as mc
 from minicnn import random as mc_random
-from minicnn.io import checkpoint
+from minicnn.io import checkpoint, resume
 from minicnn.models.data import ArrayBatches
 
 X = np.random.default_rng(1).normal(size=(50, 6)).astype("float32")
@@ -20,9 +22,10 @@ def _model():
     return model
 
 
-def _train(model, epochs, path=None, stop_after=None, resume=None):
-    """Fit with the resumable machinery; ``stop_after`` = total batches before a 'Ctrl-C'."""
-    batches = checkpoint.ResumableBatches(ArrayBatches(X, Y, 8, shuffle=True))
+def _train(model, epochs, path=None, stop_after=None, resume_from=None):
+    """Fit with the resumable machinery; ``stop_after`` = total batches before a 'Ctrl-C'.
+    Returns the TrainingCheckpoint (or None) and fit's history dict."""
+    batches = resume.ResumableBatches(ArrayBatches(X, Y, 8, shuffle=True))
     seen = [0]
 
     def stop_requested():
@@ -30,26 +33,32 @@ def _train(model, epochs, path=None, stop_after=None, resume=None):
         return stop_after is not None and seen[0] >= stop_after
 
     initial_epoch = 0
-    if resume is not None:
-        header = checkpoint.restore_checkpoint(resume, model)
+    if resume_from is not None:
+        header = checkpoint.restore_checkpoint(resume_from, model)
         batches.resume_at(header)
         initial_epoch = header["epoch"]
-    callback = checkpoint.TrainingCheckpoint(path, batches, stop_requested=stop_requested) if path else None
-    model.fit(batches, epochs=epochs, initial_epoch=initial_epoch, verbose=0,
-              callbacks=[callback] if callback else [])
-    return callback
+    callback = resume.TrainingCheckpoint(path, batches, stop_requested=stop_requested) if path else None
+    best = mc.callbacks.ModelCheckpoint(path.parent / "best.weights.h5", monitor="val_accuracy",
+                                        save_best_only=True) if path else None
+    history = model.fit(batches, epochs=epochs, initial_epoch=initial_epoch, verbose=0, validation_data=(X, Y),
+                        callbacks=[callback, best] if callback else [])
+    return callback, history.history
 
 
 def _reference(epochs=3):
     mc.utils.set_random_seed(11)
     model = _model()
-    _train(model, epochs)
-    return model.get_weights()
+    _, history = _train(model, epochs)
+    return model.get_weights(), history
 
 
 def _assert_same(a, b):
     for x, y in zip(a, b, strict=True):
         np.testing.assert_array_equal(x, y)
+
+
+def _joined(*histories):
+    return {key: sum((h.get(key, []) for h in histories), []) for key in histories[-1]}
 
 
 def test_round_trip_restores_weights_optimizer_slots_iterations_and_rng(tmp_path):
@@ -74,30 +83,39 @@ def test_round_trip_restores_weights_optimizer_slots_iterations_and_rng(tmp_path
 
 
 def test_resume_at_an_epoch_boundary_gives_the_same_weights(tmp_path):
-    want = _reference()
+    want, want_history = _reference()
     mc.utils.set_random_seed(11)
     path = tmp_path / "c.npz"
     first = _model()
-    _train(first, 1, path)  # as if killed right after epoch 1's checkpoint
+    _, before = _train(first, 1, path)  # as if killed right after epoch 1's checkpoint
     mc.utils.set_random_seed(999)  # a fresh process: different init and stream
     second = _model()
-    _train(second, 3, path, resume=path)
+    _, after = _train(second, 3, path, resume_from=path)
     _assert_same(second.get_weights(), want)
+    assert _joined(before, after) == want_history
 
 
-@pytest.mark.parametrize("stop_after", [3, 7, 14])
-def test_resume_from_a_mid_epoch_stop_gives_the_same_weights(tmp_path, stop_after):
-    want = _reference()
+# 50 samples in batches of 8: 7 steps per epoch. Steps 1, 4, 7 are the first, a middle and the last step of
+# epoch 1; 8 and 14 the first and last of epoch 2.
+@pytest.mark.parametrize("stop_after", [1, 4, 7, 8, 14])
+def test_resume_from_a_mid_epoch_stop_gives_the_same_weights_and_history(tmp_path, stop_after):
+    want, want_history = _reference()
     mc.utils.set_random_seed(11)
     path = tmp_path / "c.npz"
-    callback = _train(_model(), 3, path, stop_after=stop_after)
-    header, _ = checkpoint.read_checkpoint(path)
-    assert callback.interrupted  # 50 samples in batches of 8: 7 steps per epoch
-    assert (header["epoch"], header["step"]) == ((stop_after - 1) // 7, (stop_after - 1) % 7 + 1)
-    mc.utils.set_random_seed(5)
-    model = _model()
-    _train(model, 3, path, resume=path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no "val_accuracy is not in the logs" from the stopped epoch or after
+        model = _model()
+        callback, before = _train(model, 3, path, stop_after=stop_after)
+        header, _ = checkpoint.read_checkpoint(path)
+        assert callback.interrupted and model.unfinished_epoch["reason"] == "interrupted"
+        assert (header["epoch"], header["step"]) == ((stop_after - 1) // 7, (stop_after - 1) % 7 + 1)
+        assert len(before.get("loss", [])) == header["epoch"]  # the stopped epoch is not recorded half-done
+        mc.utils.set_random_seed(5)
+        model = _model()
+        _, after = _train(model, 3, path, resume_from=path)
     _assert_same(model.get_weights(), want)
+    assert _joined(before, after) == want_history  # exact: the epoch's running sums came back with it
+    assert min(want_history["loss"]) > 0.0
 
 
 def test_mismatched_or_damaged_checkpoints_are_refused_and_change_nothing(tmp_path):

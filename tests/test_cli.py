@@ -1,8 +1,9 @@
 """`minicnn train/evaluate/predict` end to end, on a small archive the tests write.
 
-The resume tests run training in a subprocess, stop it (SIGKILL, or Ctrl-C as
-SIGINT) after its first checkpoint, resume it, and require bit-identical final
-weights to a run that was never interrupted.
+The resume tests stop training at the first, a middle and the last step of an
+epoch (Ctrl-C as a real SIGINT to this process, or SIGKILL to a subprocess),
+resume it, and require bit-identical final weights and the same history as a
+run that was never interrupted.
 """
 from __future__ import annotations
 
@@ -13,7 +14,6 @@ import re
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +23,7 @@ from PIL import Image
 from _data import class_images, write_image_tar
 from minicnn import cli
 from minicnn.datasets.cifar10 import CLASS_NAMES
+from minicnn.io import resume
 from minicnn.io.checkpoint import read_checkpoint
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -52,20 +53,10 @@ def _final_weights(out):
 
 @pytest.fixture(scope="module")
 def reference(data, tmp_path_factory):
-    """An uninterrupted run: its final weights are what resumed runs must reach."""
+    """An uninterrupted run: its final weights and history are what resumed runs must reach."""
     out = tmp_path_factory.mktemp("ref") / "run"
     subprocess.run(_train_cmd(data[0], out), env=_env(data[1]), check=True, capture_output=True, timeout=300)
-    return _final_weights(out)
-
-
-def _run_until_first_checkpoint(cmd, env, out):
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    deadline = time.time() + 120
-    while not (out / "checkpoint.npz").exists():
-        assert proc.poll() is None, proc.stdout.read().decode()
-        assert time.time() < deadline, "no checkpoint appeared"
-        time.sleep(0.01)
-    return proc
+    return _final_weights(out), json.loads((out / "history.json").read_text()), out
 
 
 def _assert_same(a, b):
@@ -74,36 +65,118 @@ def _assert_same(a, b):
         np.testing.assert_array_equal(x, y)
 
 
-def test_sigkill_mid_epoch_then_resume_matches_uninterrupted_run(data, reference, tmp_path):
-    out = tmp_path / "run"
-    proc = _run_until_first_checkpoint(_train_cmd(data[0], out), _env(data[1]), out)
-    proc.kill()  # SIGKILL: no handler runs, whatever was being written is abandoned
-    proc.wait(timeout=30)
-    header, _ = read_checkpoint(out / "checkpoint.npz")
-    assert 1 <= header["epoch"] < EPOCHS and header["step"] == 0, header["epoch"]
-    done = subprocess.run(_train_cmd(data[0], out, "--resume"), env=_env(data[1]), capture_output=True,
-                          text=True, timeout=300)
-    assert done.returncode == 0, done.stdout + done.stderr
-    assert f"Resuming {out} at epoch {header['epoch'] + 1}" in done.stdout
-    _assert_same(_final_weights(out), reference)
-    history = json.loads((out / "history.json").read_text())
-    assert len(history["loss"]) == EPOCHS  # epochs before the kill are kept, none counted twice
+# 50 images, 20 % held out: 40 in batches of 10, 4 steps per epoch. Stops at the first, a middle and
+# the last step of epoch 2 (steps 5, 6 and 8 counted from the start of training).
+STEPS_PER_EPOCH = 4
+STOPS = {"first": 5, "middle": 6, "last": 8}
+
+# Runs `minicnn train` and kills the process with SIGKILL (no handler, no cleanup) after training step argv[1].
+KILL_AT_STEP = """
+import os, signal, sys
+from minicnn import cli
+from minicnn.io import resume
+seen, original = [0], resume.TrainingCheckpoint.on_train_batch_end
+def hook(self, batch, logs=None):
+    seen[0] += 1
+    if seen[0] == int(sys.argv[1]):
+        os.kill(os.getpid(), signal.SIGKILL)
+    original(self, batch, logs)
+resume.TrainingCheckpoint.on_train_batch_end = hook
+sys.exit(cli.main(sys.argv[2:]))
+"""
 
 
-def test_ctrl_c_saves_mid_epoch_checkpoint_and_resume_matches(data, reference, tmp_path):
+def _ctrl_c_at_step(monkeypatch, step):
+    """A real SIGINT (Ctrl-C) to this process after training step ``step``, handled by the CLI's handler."""
+    seen, original = [0], resume.TrainingCheckpoint.on_train_batch_end
+
+    def hook(self, batch, logs=None):
+        seen[0] += 1
+        if seen[0] == step:
+            signal.raise_signal(signal.SIGINT)
+        original(self, batch, logs)
+
+    monkeypatch.setattr(resume.TrainingCheckpoint, "on_train_batch_end", hook)
+
+
+@pytest.mark.parametrize("signum", ["SIGINT", "SIGKILL"])
+@pytest.mark.parametrize("where", list(STOPS))
+def test_stop_at_any_step_then_resume_gives_the_same_weights_and_history(data, reference, tmp_path, monkeypatch,
+                                                                         capsys, recwarn, where, signum):
+    monkeypatch.setenv("MINICNN_CACHE", str(data[1]))
     out = tmp_path / "run"
-    proc = _run_until_first_checkpoint(_train_cmd(data[0], out), _env(data[1]), out)
-    proc.send_signal(signal.SIGINT)
-    output = proc.communicate(timeout=60)[0].decode()
-    assert proc.returncode == cli.INTERRUPTED, output
-    assert "checkpoint saved" in output and "Traceback" not in output
+    args = _train_cmd(data[0], out)[3:]  # the arguments after `python -m minicnn`
+    if signum == "SIGINT":
+        _ctrl_c_at_step(monkeypatch, STOPS[where])
+        assert cli.main(args) == cli.INTERRUPTED
+        assert "Interrupted: checkpoint saved" in capsys.readouterr().out
+        stopped_at = (1, STOPS[where] - STEPS_PER_EPOCH)  # epoch 2 (0-based 1), after this many steps of it
+    else:
+        killed = subprocess.run([sys.executable, "-c", KILL_AT_STEP, str(STOPS[where]), *args], env=_env(data[1]),
+                                capture_output=True, text=True, timeout=300)
+        assert killed.returncode == -signal.SIGKILL, killed.stdout + killed.stderr
+        stopped_at = (1, 0)  # nothing is saved at a kill: the checkpoint of epoch 1's end
     header, _ = read_checkpoint(out / "checkpoint.npz")
-    assert header["step"] > 0 and header["epoch"] < EPOCHS  # stopped inside an epoch
-    done = subprocess.run(_train_cmd(data[0], out, "--resume"), env=_env(data[1]), capture_output=True,
-                          text=True, timeout=300)
-    assert done.returncode == 0, done.stdout + done.stderr
-    assert f"step {header['step']}" in done.stdout
-    _assert_same(_final_weights(out), reference)
+    assert (header["epoch"], header["step"]) == stopped_at
+    assert len(json.loads((out / "history.json").read_text())["loss"]) == 1  # no half epoch recorded
+    assert cli.main([*args, "--resume"]) == 0
+    assert f"Resuming {out} at epoch 2" in capsys.readouterr().out
+    _assert_same(_final_weights(out), reference[0])
+    assert json.loads((out / "history.json").read_text()) == reference[1]  # exactly, the stopped epoch too
+    assert not [w for w in recwarn if "is not in the logs" in str(w.message)]
+
+
+def _poison_step(monkeypatch, step, saved):
+    """Make training step ``step`` produce a NaN loss (a NaN in the first kernel), and keep a copy of the
+    run's files as they are just before it, in ``saved``."""
+    original = cli.build_model
+
+    def build(config):
+        model, seen = original(config), [0]
+        train_step = model.train_step
+
+        def poisoned(x, y, *rest):
+            seen[0] += 1
+            if seen[0] == step:
+                out = Path(saved["out"])
+                saved.update({name: (out / name).read_bytes() for name in ("checkpoint.npz", "best.weights.h5")})
+                model.weights[0].assign(np.full(model.weights[0].shape, np.nan, "float32"))
+            return train_step(x, y, *rest)
+
+        model.train_step = poisoned
+        return model
+
+    monkeypatch.setattr(cli, "build_model", build)
+
+
+def test_a_nan_loss_keeps_the_last_good_epoch_and_says_how_to_resume(data, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("MINICNN_CACHE", str(data[1]))
+    out = tmp_path / "run"
+    args = _train_cmd(data[0], out)[3:]
+    saved = {"out": out}
+    _poison_step(monkeypatch, STEPS_PER_EPOCH + 2, saved)  # epoch 2, batch 1 (0-based, as Keras counts)
+    with pytest.warns(RuntimeWarning, match="Batch 1 of epoch 2: the loss is NaN"):
+        assert cli.main(args) == cli.FAILED
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and err.startswith("minicnn train: the loss became NaN or infinite in epoch 2, "
+                                                   "batch 1; training stopped and nothing from that epoch was saved")
+    assert err.endswith(f"checkpoint.npz and best.weights.h5 still hold epoch 1; continue from there with a lower "
+                        f"learning rate (the same one repeats the same NaN): minicnn train --out {out} --resume "
+                        "--learning-rate 0.0001")
+    for name in ("checkpoint.npz", "best.weights.h5"):
+        assert (out / name).read_bytes() == saved[name], name  # the good files, untouched
+    assert not (out / "final.weights.h5").exists()
+    result = json.loads((out / "result.json").read_text())
+    assert result["stopped"] == {"reason": "nan_loss", "epoch": 2, "batch": 1, "last_good_epoch": 1}
+    assert "test_loss" not in result and len(json.loads((out / "history.json").read_text())["loss"]) == 1
+
+    monkeypatch.undo()
+    monkeypatch.setenv("MINICNN_CACHE", str(data[1]))
+    assert cli.main([*args, "--resume", "--learning-rate", "0.0001"]) == 0
+    assert f"Resuming {out} at epoch 2 of {EPOCHS}" in capsys.readouterr().out
+    assert np.isfinite(np.concatenate([w.ravel() for w in _final_weights(out)])).all()
+    assert json.loads((out / "config.json").read_text())["learning_rate"] == 0.0001
+    assert all(np.isfinite(v) for v in json.loads((out / "history.json").read_text())["loss"])
 
 
 def test_train_quick_end_to_end_then_evaluate_and_predict(data, tmp_path, monkeypatch, capsys):

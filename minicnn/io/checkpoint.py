@@ -10,27 +10,35 @@ ends with the same numbers as a run that was never stopped, more is needed:
 * the random generator's state, so the next epoch's shuffle (and dropout,
   augmentation) draws the same numbers. For a mid-epoch stop also the state at
   the start of that epoch, from which its shuffle order is recomputed;
+* for a mid-epoch stop, the epoch's running means (loss and metric sums and
+  counts), so the resumed epoch reports the loss and accuracy of the whole
+  epoch, not only of the batches after the stop;
 * anything else the caller wants back (``extra``: e.g. the history so far).
 
 It is one ``.npz`` file (arrays plus a JSON header), written atomically: a
 crash while saving leaves the previous checkpoint intact, never half a file.
+Restoring is all-or-nothing: every entry is read and checked first, and only
+then is anything assigned (``restore_checkpoint``). Continuing a run inside
+``fit`` is ``resume.py``.
 """
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import signal
-import threading
 
 import numpy as np
 
 from .. import backend
 from .. import random as _random
-from ..callbacks import Callback
 from ..atomic_files import atomic_path
+from ..models.weight_values import WeightsFileError, checked_value
 
 FORMAT = "minicnn-checkpoint-1"
+
+
+class CheckpointError(WeightsFileError):
+    """A checkpoint file that cannot be restored into the model as it is; the
+    message names the file and what is wrong, and the model is unchanged."""
 
 
 def save_checkpoint(path, model, epoch, step=0, epoch_rng_state=None, extra=None) -> None:
@@ -39,6 +47,7 @@ def save_checkpoint(path, model, epoch, step=0, epoch_rng_state=None, extra=None
     ``epoch`` counts finished epochs when ``step == 0``; with ``step > 0`` the
     run stopped after ``step`` batches of epoch ``epoch`` (0-based), and
     ``epoch_rng_state`` must be the generator state from that epoch's start.
+    A mid-epoch checkpoint also keeps ``model.metrics``' running sums.
     """
     if step and epoch_rng_state is None:
         raise ValueError("save_checkpoint: a mid-epoch checkpoint (step > 0) needs epoch_rng_state")
@@ -57,6 +66,11 @@ def save_checkpoint(path, model, epoch, step=0, epoch_rng_state=None, extra=None
         "rng_state": _random.get_state(), "epoch_rng_state": epoch_rng_state,
         "extra": extra or {},
     }
+    if step:
+        header["running_metrics"] = [m.name for m in model.metrics]
+        for i, metric in enumerate(model.metrics):
+            for name in running_state_names(metric):
+                arrays[f"metric/{i}/{name}"] = np.asarray(backend.to_numpy(getattr(metric, name)))
     arrays["header"] = np.array(json.dumps(header))
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as f:
@@ -64,7 +78,7 @@ def save_checkpoint(path, model, epoch, step=0, epoch_rng_state=None, extra=None
 
 
 def read_checkpoint(path) -> tuple[dict, dict]:
-    """``(header, arrays)`` of a checkpoint file; a clear error if it is not one."""
+    """``(header, arrays)`` of a checkpoint file; a :class:`CheckpointError` if it is not one."""
     path = os.fspath(path)
     if not os.path.exists(path):
         raise FileNotFoundError(f"No checkpoint at {path}")
@@ -73,139 +87,163 @@ def read_checkpoint(path) -> tuple[dict, dict]:
             arrays = {k: z[k] for k in z.files}
         header = json.loads(str(arrays.pop("header")))
     except Exception as exc:  # noqa: BLE001 - any damage means: not a usable checkpoint
-        raise ValueError(f"{path} is not a readable minicnn checkpoint ({type(exc).__name__}: {exc})") from None
-    if header.get("format") != FORMAT:
-        raise ValueError(f"{path}: unknown checkpoint format {header.get('format')!r} (expected {FORMAT})")
+        raise CheckpointError(f"{path} is not a readable minicnn checkpoint ({type(exc).__name__}: {exc}). "
+                              "Nothing was changed.") from None
+    if not isinstance(header, dict) or header.get("format") != FORMAT:
+        found = header.get("format") if isinstance(header, dict) else header
+        raise CheckpointError(f"{path}: unknown checkpoint format {found!r} (expected {FORMAT}). "
+                              "Nothing was changed.")
     return header, arrays
 
 
-def restore_checkpoint(path, model, restore_rng=True) -> dict:
+def restore_checkpoint(path, model, restore_rng=True, allow_nonfinite=False) -> dict:
     """Load weights, optimizer state and (optionally) the RNG state into ``model``.
 
-    Everything is checked before anything changes. Returns the header
-    (``epoch``, ``step``, ``epoch_rng_state``, ``extra``).
+    Everything is read and checked before anything changes: every weight and
+    optimizer slot (present, the weight's shape, real numbers, finite unless
+    ``allow_nonfinite``), the step counter, the learning rate, both RNG states
+    and the running metric sums. On any fault a :class:`CheckpointError`
+    names the file and the entry, and the model, its optimizer and the RNG are
+    untouched. Returns the header (``epoch``, ``step``, ``epoch_rng_state``,
+    ``extra``; with ``running_metric_state`` for a mid-epoch stop).
     """
+    path = os.fspath(path)
     header, arrays = read_checkpoint(path)
-    weights = model.weights
-    stored = header["weights"]
-    if len(stored) != len(weights):
-        raise ValueError(f"Checkpoint {path} holds {len(stored)} weights but model '{model.name}' has "
-                         f"{len(weights)}. Nothing was changed.")
-    for i, (w, (name, shape)) in enumerate(zip(weights, stored)):
-        if tuple(shape) != tuple(w.shape):
-            raise ValueError(f"Checkpoint {path}: weight {i} ('{name}') has shape {tuple(shape)} but the "
-                             f"model's '{w.name}' has shape {tuple(w.shape)}. Nothing was changed.")
-    opt_state = header["optimizer"]
-    if opt_state is not None and model.optimizer is None:
-        raise ValueError(f"Checkpoint {path} has optimizer state; compile() the model before restoring it.")
-    for i, w in enumerate(weights):
-        w.assign(arrays[f"weight/{i}"])
-    if opt_state is not None:
-        trainable = model.trainable_weights
-        slots = [{} for _ in trainable]
-        for key, value in arrays.items():
-            if key.startswith("slot/"):
-                _, index, name = key.split("/", 2)
-                slots[int(index)][name] = backend.to_device(value)
-        model.optimizer.set_slots_for(trainable, slots, opt_state["iterations"])
-        if opt_state["learning_rate"] is not None:
-            model.optimizer.learning_rate = opt_state["learning_rate"]
+    plan = _Plan(path, header, arrays, model, allow_nonfinite)
+    for w, value in zip(model.weights, plan.weights):
+        w.assign(value)
+    if plan.slots is not None:
+        model.optimizer.set_slots_for(model.trainable_weights, plan.slots, header["optimizer"]["iterations"])
+        if header["optimizer"]["learning_rate"] is not None:
+            model.optimizer.learning_rate = header["optimizer"]["learning_rate"]
     if restore_rng:
         _random.set_state(header["rng_state"])
+    if plan.metric_state is not None:
+        header["running_metric_state"] = plan.metric_state
     return header
 
 
-# -- resuming inside fit -------------------------------------------------------------
-class ResumableBatches:
-    """A batch source for ``fit`` that can restart in the middle of an epoch.
-
-    It wraps another batch source (e.g. ``ArrayBatches(x, y, 128, shuffle=True)``)
-    and remembers, for the epoch in progress, the generator state it started
-    from and how many batches it has handed out. After ``resume_at(header)``
-    the next epoch replays the interrupted one: the start state is restored (so
-    the same shuffle order is drawn), the batches already trained on are
-    skipped, and the generator continues from the state saved at the stop.
-    """
-
-    def __init__(self, batches):
-        self.batches = batches
-        self.epoch_rng_state = None
-        self.steps_done = 0
-        self._pending = None
-
-    def __len__(self):
-        return len(self.batches)
-
-    def resume_at(self, header) -> None:
-        if header["step"]:
-            self._pending = header
-
-    def __iter__(self):
-        pending, self._pending = self._pending, None
-        if pending is not None:
-            _random.set_state(pending["epoch_rng_state"])
-        self.epoch_rng_state = _random.get_state()
-        self.steps_done = 0
-        it = iter(self.batches)
-        if pending is not None:
-            for _ in range(pending["step"]):
-                next(it)
-                self.steps_done += 1
-            _random.set_state(pending["rng_state"])
-        for batch in it:
-            self.steps_done += 1
-            yield batch
-
-
-class TrainingCheckpoint(Callback):
-    """Save a complete checkpoint after every epoch, and on a requested stop.
-
-    ``stop_requested()`` is polled after each batch (the CLI sets it from
-    Ctrl-C): the checkpoint then records the step inside the epoch, training
-    stops cleanly, and ``interrupted`` becomes True. ``extra(epoch)`` returns
-    what to store besides the training state (e.g. the history so far).
-    """
-
-    def __init__(self, path, batches: ResumableBatches, extra=None, stop_requested=None):
-        super().__init__()
-        self.path, self.batches = path, batches
-        self.extra = extra or (lambda: {})
-        self.stop_requested = stop_requested or (lambda: False)
-        self.interrupted = False
-
-    def on_train_batch_end(self, batch, logs=None):
-        if self.interrupted or not self.stop_requested():
-            return
-        self.interrupted = True
-        self.model.stop_training = True
-        save_checkpoint(self.path, self.model, epoch=self._epoch, step=self.batches.steps_done,
-                        epoch_rng_state=self.batches.epoch_rng_state, extra=self.extra())
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self._epoch = epoch
-
-    def on_epoch_end(self, epoch, logs=None):
-        if not self.interrupted:
-            save_checkpoint(self.path, self.model, epoch=epoch + 1, extra=self.extra())
-
-
-@contextlib.contextmanager
-def graceful_interrupt():
-    """Turn the first Ctrl-C into a request (``flag()`` becomes True) instead of
-    an exception at an arbitrary line; a second Ctrl-C interrupts at once."""
-    requested = [False]
-
-    def handler(signum, frame):
-        if requested[0]:
-            raise KeyboardInterrupt
-        requested[0] = True
-        print("\nCtrl-C: finishing this batch, saving a checkpoint (press again to abort)", flush=True)
-
-    if threading.current_thread() is not threading.main_thread():
-        yield lambda: requested[0]
-        return
-    previous = signal.signal(signal.SIGINT, handler)
+def running_state_names(metric) -> list[str]:
+    """The attributes that hold a metric's running sums: those its ``reset_state``
+    sets (``total`` and ``count``; Precision's ``tp``, ``fp``, ``fn``, ``tn``),
+    found by running it on a blank instance. A metric whose ``reset_state``
+    needs its settings has none found, and a resumed epoch counts it afresh."""
+    blank = object.__new__(type(metric))
     try:
-        yield lambda: requested[0]
-    finally:
-        signal.signal(signal.SIGINT, previous)
+        blank.reset_state()
+    except Exception:  # noqa: BLE001 - a reset that needs the metric's settings: no sums found
+        return []
+    return sorted(vars(blank))
+
+
+def set_running_metrics(model, states) -> None:
+    """Put a mid-epoch checkpoint's running sums (``header['running_metric_state']``) back into ``model.metrics``."""
+    for metric, state in zip(model.metrics, states):
+        for name, value in state.items():
+            setattr(metric, name, value[()] if value.ndim == 0 else backend.to_device(value))
+
+
+class _Plan:
+    """A checkpoint's contents, each checked against ``model``: ``weights``,
+    ``slots`` (None without optimizer state) and ``metric_state`` (None at an
+    epoch's end). Building one raises :class:`CheckpointError` on any fault."""
+
+    def __init__(self, path, header, arrays, model, allow_nonfinite):
+        self.path, self.header, self.arrays, self.model = path, header, arrays, model
+        self.allow_nonfinite = allow_nonfinite
+        self.used = set()
+        self._check_position()
+        self.weights = self._weights()
+        self.slots = self._slots()
+        self.metric_state = self._metric_state()
+        self._check_rng_state("rng_state")
+        if header["step"] or header.get("epoch_rng_state") is not None:
+            self._check_rng_state("epoch_rng_state")
+        if not isinstance(header.get("extra", {}), dict):
+            self._fail(f"'extra' is {type(header['extra']).__name__}, not a dict")
+        unknown = sorted(set(arrays) - self.used)
+        if unknown:
+            self._fail(f"unexpected entries {unknown[:5]} (this model has {len(model.weights)} weights)")
+
+    def _fail(self, what):
+        raise CheckpointError(f"Checkpoint {self.path}: {what}. Nothing was changed.")
+
+    def _array(self, key):
+        if key not in self.arrays:
+            self._fail(f"entry '{key}' is missing")
+        self.used.add(key)
+        return self.arrays[key]
+
+    def _checked(self, key, weight, kind):
+        """The array at ``key``, checked and cast for ``weight`` (``weight_values.checked_value``)."""
+        try:
+            return checked_value(self._array(key), weight, f"Checkpoint {self.path}, {kind} '{key}'",
+                                 self.allow_nonfinite)
+        except CheckpointError:
+            raise
+        except WeightsFileError as exc:
+            raise CheckpointError(str(exc)) from None
+
+    def _check_position(self):
+        for key in ("epoch", "step"):
+            value = self.header.get(key)
+            if type(value) is not int or value < 0:
+                self._fail(f"'{key}' is {value!r}, not a count")
+
+    def _weights(self):
+        stored, weights = self.header.get("weights"), self.model.weights
+        if not isinstance(stored, list) or len(stored) != len(weights):
+            count = len(stored) if isinstance(stored, list) else stored
+            self._fail(f"holds {count} weights but model '{self.model.name}' has {len(weights)}")
+        return [self._checked(f"weight/{i}", w, "entry") for i, w in enumerate(weights)]
+
+    def _slots(self):
+        state, opt = self.header.get("optimizer"), self.model.optimizer
+        if state is None:
+            return None
+        if opt is None:
+            self._fail("holds optimizer state; compile() the model before restoring it")
+        if not isinstance(state, dict):
+            self._fail(f"'optimizer' is {state!r}, not the optimizer's state")
+        if type(state.get("iterations")) is not int or state["iterations"] < 0:
+            self._fail(f"the optimizer's step counter is {state.get('iterations')!r}, not a count")
+        lr = state.get("learning_rate")
+        if lr is not None and (isinstance(lr, bool) or not isinstance(lr, (int, float)) or not 0 <= lr < np.inf):
+            self._fail(f"the learning rate is {lr!r}, not a number >= 0")
+        expected = set(opt.create_slots(np.zeros(1, backend.floatx())))
+        slots = []
+        for i, w in enumerate(self.model.trainable_weights):
+            names = {key.split("/", 2)[2] for key in self.arrays if key.startswith(f"slot/{i}/")}
+            if names and names != expected:
+                self._fail(f"weight {i} ('{w.name}') has optimizer slots {sorted(names)}, but "
+                           f"{type(opt).__name__} keeps {sorted(expected)} (saved by '{state.get('name')}')")
+            slots.append({name: backend.to_device(self._checked(f"slot/{i}/{name}", w, "optimizer slot"))
+                          for name in sorted(names)})
+        return slots
+
+    def _metric_state(self):
+        names = self.header.get("running_metrics")
+        if names is None:
+            return None
+        metrics = self.model.metrics
+        if names != [m.name for m in metrics]:
+            self._fail(f"running metrics {names!r} differ from the model's {[m.name for m in metrics]}")
+        states = []
+        for i, metric in enumerate(metrics):
+            state = {}
+            for name in running_state_names(metric):
+                key = f"metric/{i}/{name}"
+                if key in self.arrays:
+                    value = self._array(key)
+                    if value.dtype.kind not in "iuf" or not np.isfinite(value).all():
+                        self._fail(f"entry '{key}' is {value.dtype} {value.ravel()[:3]}, not a finite sum")
+                    state[name] = value
+            states.append(state)
+        return states
+
+    def _check_rng_state(self, key):
+        probe = np.random.Generator(type(_random.generator().bit_generator)())
+        try:
+            probe.bit_generator.state = self.header.get(key)
+        except Exception as exc:  # noqa: BLE001 - whatever NumPy objects to, the state is unusable
+            self._fail(f"'{key}' is not a valid random generator state ({type(exc).__name__}: {exc})")

@@ -32,8 +32,10 @@ class Trainer:
         self.loss = None
         self.compiled_metrics = []
         self.stop_training = False
+        self.unfinished_epoch = None
         self.history = None
         self._compiled = False
+        self._loss_tracker = Mean("loss")
 
     def compile(self, optimizer="rmsprop", loss=None, metrics=None, **kwargs):
         """Choose optimizer, loss and metrics (strings or objects)."""
@@ -45,6 +47,15 @@ class Trainer:
         self.loss = losses.get(loss)
         self.compiled_metrics = [get_metric(m, self.loss) for m in (metrics or [])]
         self._compiled = True
+
+    @property
+    def metrics(self) -> list:
+        """The running means of the epoch in progress: the loss, then the compiled metrics (as Keras)."""
+        return [self._loss_tracker, *self.compiled_metrics]
+
+    def reset_metrics(self) -> None:
+        for m in self.metrics:
+            m.reset_state()
 
     def _require_compiled(self, what):
         if not self._compiled:
@@ -92,6 +103,21 @@ class Trainer:
         Keras (compiled metrics stay unweighted). ``validation_split`` holds
         out the *last* fraction of ``x``/``y`` before shuffling, exactly as
         Keras does (so sort order matters: shuffle first).
+
+        An epoch can end inside its batches without ending as an epoch; then
+        ``model.unfinished_epoch`` is ``{"reason", "epoch", "batch"}`` (0-based
+        epoch and batch), there is no validation and no callback's
+        ``on_epoch_end`` runs, only ``on_train_end``:
+
+        * ``"nan_loss"``: training stopped (the built-in check or
+          ``TerminateOnNaN``) on a NaN or infinite loss. Keras would still call
+          every ``on_epoch_end``, and so let ``ModelCheckpoint`` and friends
+          overwrite good files with the broken weights; minicnn deviates here.
+          ``History`` alone records the partial epoch (its loss is NaN), as Keras.
+        * ``"interrupted"``: a callback paused the run to resume it later: it
+          set ``stop_training`` and ``unfinished_epoch`` itself
+          (``io.resume.TrainingCheckpoint`` on Ctrl-C). The epoch ends when the
+          resumed run finishes it, so nothing records it twice.
         """
         self._require_compiled("fit")
         if steps_per_epoch is not None and (not isinstance(steps_per_epoch, int) or steps_per_epoch < 1):
@@ -108,10 +134,16 @@ class Trainer:
         cb = CallbackList(list(callbacks or []), self, epochs=epochs, steps=steps,
                           verbose=_verbosity(verbose), history=self.history)
         self.stop_training = False
+        self.unfinished_epoch = None
         cb.on_train_begin()
         for epoch in range(initial_epoch, epochs):
+            self.reset_metrics()  # before on_epoch_begin, as Keras: a callback may set a resumed epoch's state
             cb.on_epoch_begin(epoch)
             logs = self._run_epoch(train, cb, steps_per_epoch)
+            if self.unfinished_epoch is not None:
+                if self.unfinished_epoch["reason"] == "nan_loss":
+                    self.history.on_epoch_end(epoch, logs)
+                break
             if val is not None and not self.stop_training:
                 logs.update({f"val_{k}": v for k, v in self._evaluate_batches(val).items()})
             cb.on_epoch_end(epoch, logs)
@@ -163,9 +195,7 @@ class Trainer:
             check(y, shape[-1])
 
     def _run_epoch(self, batches, cb, steps_per_epoch):
-        loss_mean = Mean("loss")
-        for m in self.compiled_metrics:
-            m.reset_state()
+        loss_mean = self._loss_tracker
         batches, train_step = on_device(self, batches)  # on the GPU: prefetched, maybe a CUDA graph
         for step, (xb, yb, *weights) in enumerate(batches):
             if steps_per_epoch is not None and step >= steps_per_epoch:
@@ -184,6 +214,8 @@ class Trainer:
             logs = _LazyLogs(loss_mean, self.compiled_metrics, batch_loss=loss.data)
             cb.on_train_batch_end(step, logs)
             if self.stop_training:
+                if not bool(np.isfinite(backend.to_numpy(loss.data))):  # read once, at the stop
+                    self.unfinished_epoch = {"reason": "nan_loss", "epoch": cb.epoch, "batch": step}
                 break
         return dict(_LazyLogs(loss_mean, self.compiled_metrics).resolve())
 
