@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import io
 import pickle
+import struct
 import tarfile
 from pathlib import Path
 
@@ -66,6 +67,30 @@ def write_image_tree(root, train, test, fmt="png"):
 def _batch(x, y) -> bytes:
     data = x.transpose(0, 3, 1, 2).reshape(len(x), -1)  # the official row layout: RRR..GGG..BBB
     return pickle.dumps({b"data": data, b"labels": [int(v) for v in y], b"batch_label": b"x"})
+
+
+def python2_batch(x, y) -> bytes:
+    """One batch as Python 2's cPickle wrote the official files: protocol 2, byte-string keys and
+    values, the array rebuilt by ``numpy.core.multiarray._reconstruct`` (whose state carries the raw
+    bytes). Spelled out opcode by opcode: Python 3 no longer writes this form, and the official
+    archive cannot be downloaded here."""
+    rows = x.transpose(0, 3, 1, 2).reshape(len(x), -1)
+
+    def text(b):  # SHORT_BINSTRING / BINSTRING
+        return b"U" + bytes([len(b)]) + b if len(b) < 256 else b"T" + struct.pack("<i", len(b)) + b
+
+    def small(n):  # BININT1 / BININT2
+        return b"K" + bytes([n]) if n < 256 else b"M" + struct.pack("<H", n)
+
+    dtype = (b"cnumpy\ndtype\n" + text(b"u1") + small(0) + small(1) + b"\x87R"  # dtype('u1', 0, 1)
+             + b"(" + small(3) + text(b"|") + b"NNN" + b"J\xff\xff\xff\xff" * 2 + small(0) + b"tb")
+    array = (b"cnumpy.core.multiarray\n_reconstruct\ncnumpy\nndarray\n" + small(0) + b"\x85" + text(b"b")
+             + b"\x87R"  # _reconstruct(ndarray, (0,), 'b'), then BUILD with (1, shape, dtype, False, raw)
+             + b"(" + small(1) + small(len(rows)) + small(rows.shape[1]) + b"\x86" + dtype + b"\x89"
+             + text(rows.tobytes()) + b"tb")
+    labels = b"](" + b"".join(small(int(v)) for v in y) + b"e"
+    return (b"\x80\x02}(" + text(b"data") + array + text(b"labels") + labels
+            + text(b"batch_label") + text(b"training batch 1 of 5") + b"u.")
 
 
 def write_pickle_dir(folder, train, test):

@@ -18,13 +18,7 @@ from minicnn.datasets.download import md5_of
 TRAIN, TEST = class_images(3, seed=1), class_images(2, seed=2)
 
 
-@pytest.fixture(autouse=True)
-def _isolated(tmp_path, monkeypatch):
-    """No real data, cache or home directory leaks into these tests."""
-    monkeypatch.setenv("MINICNN_CACHE", str(tmp_path / "cache"))
-    monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    monkeypatch.delenv("MINICNN_DATA", raising=False)
-    monkeypatch.setattr(cifar10, "REPO_COPY", tmp_path / "no-repo-copy.tar.gz")
+pytestmark = pytest.mark.usefixtures("isolated_datasets")  # no real data, cache or home leaks in
 
 
 def _check(loaded, train=TRAIN, test=TEST):
@@ -39,7 +33,8 @@ def _check(loaded, train=TRAIN, test=TEST):
 
 
 def test_pickle_archive_and_folder(tmp_path):
-    _check(cifar10.load_data(write_pickle_tar(tmp_path / "cifar-10-python.tar.gz", TRAIN, TEST, tmp_path / "w")))
+    archive = write_pickle_tar(tmp_path / "cifar-10-python.tar.gz", TRAIN, TEST, tmp_path / "w")
+    _check(cifar10.load_data(archive, md5=md5_of(archive)))  # the official name: checked against md5=
     _check(cifar10.load_data(write_pickle_dir(tmp_path / "cifar-10-batches-py", TRAIN, TEST)))
 
 
@@ -118,11 +113,11 @@ def test_half_written_cache_is_never_used(tmp_path):
         assert z["x_train"].shape == (30, 32, 32, 3)
 
 
-@pytest.mark.parametrize("damage", ["truncated", "garbage", "empty-tree"])
+@pytest.mark.parametrize("damage", ["truncated-official-name", "truncated", "garbage", "empty-tree"])
 def test_damaged_sources_give_a_clear_error(tmp_path, damage):
     good = write_pickle_tar(tmp_path / "good.tar.gz", TRAIN, TEST, tmp_path / "w")
-    if damage == "truncated":
-        bad = tmp_path / "cifar-10-python.tar.gz"
+    if damage.startswith("truncated"):
+        bad = tmp_path / ("cifar-10-python.tar.gz" if damage == "truncated-official-name" else "mine.tar.gz")
         bad.write_bytes(good.read_bytes()[: good.stat().st_size // 2])
     elif damage == "garbage":
         bad = tmp_path / "garbage.tar.gz"
@@ -131,8 +126,10 @@ def test_damaged_sources_give_a_clear_error(tmp_path, damage):
         bad = tmp_path / "empty"
         (bad / "train").mkdir(parents=True)
         (bad / "test").mkdir()
-    with pytest.raises(DatasetError, match="no images|truncated or corrupt"):
+    with pytest.raises(DatasetError, match="no images|truncated or corrupt|truncated, corrupt") as info:
         cifar10.load_data(bad)
+    assert str(bad) in str(info.value) or damage == "empty-tree"
+    assert ("MD5 checksum" in str(info.value)) == (damage == "truncated-official-name")
     assert not list((tmp_path / "cache").glob("*.npz"))
 
 

@@ -10,14 +10,19 @@ from __future__ import annotations
 import hashlib
 import io
 import os
-import pickle
 import tarfile
 from pathlib import Path
 
 import numpy as np
 
 from ..atomic_files import atomic_path
-from .download import DatasetError, download
+from .download import DatasetError, download, md5_of
+from .pickle_batches import read_batch
+
+
+PICKLE_FOLDER = "cifar-10-batches-py"  # the official archive's one folder
+IMAGE_FOLDER = "cifar10"  # the JPEG tarball's one folder
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
 
 
 def cache_root(cache_dir=None) -> Path:
@@ -53,7 +58,12 @@ def _fingerprint(source: Path) -> str:
     return hashlib.sha1(key.encode()).hexdigest()[:16]
 
 
-def load_cached(source: Path, class_names, cache_dir=None):
+def load_cached(source: Path, class_names, cache_dir=None, md5=None):
+    """The decoded arrays of ``source``, from the cache when it has them.
+
+    With ``md5``, a source that must be decoded is first checked against that
+    checksum (a file named like an official archive must be that archive).
+    """
     source = Path(source)
     cache = cache_root(cache_dir) / f"{source.name}-{_fingerprint(source)}.npz"
     if cache.exists():
@@ -62,6 +72,8 @@ def load_cached(source: Path, class_names, cache_dir=None):
                 return (z["x_train"], z["y_train"]), (z["x_test"], z["y_test"])
         except Exception:  # noqa: BLE001 - a damaged cache is rebuilt, never trusted
             cache.unlink(missing_ok=True)
+    if md5 is not None:
+        _verify_md5(source, md5)
     (x_train, y_train), (x_test, y_test) = read_source(source, class_names)
     cache.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(cache) as tmp:
@@ -70,24 +82,50 @@ def load_cached(source: Path, class_names, cache_dir=None):
     return (x_train, y_train), (x_test, y_test)
 
 
+def _verify_md5(source: Path, md5: str) -> None:
+    actual = md5_of(source)
+    if actual != md5:
+        raise DatasetError(
+            f"{source} is named like the official archive but its MD5 checksum is {actual}, not the published "
+            f"{md5}: it is truncated, corrupt or a different file. Delete it (or point MINICNN_DATA "
+            "elsewhere); to load a file of your own under this name anyway, pass md5=None."
+        )
+
+
 def read_source(source: Path, class_names):
     """Decode any supported layout into arrays."""
     try:
         if source.is_dir():
             if (source / "data_batch_1").exists():
-                return _read_pickle_dir(source)
+                return _read_pickle_dir(source, len(class_names))
             return _read_image_tree(_tree_root(source), class_names)
         with tarfile.open(source, "r:*") as tar:
-            members = tar.getmembers()
-            names = [m.name for m in members]
-            if any(n.endswith("data_batch_1") for n in names):
-                return _read_pickle_tar(tar, members)
-            return _read_image_tar(tar, members, class_names)
-    except (tarfile.TarError, EOFError, OSError, pickle.UnpicklingError, KeyError, ValueError) as exc:
+            batches = _archive_files(tar, PICKLE_FOLDER)
+            if "data_batch_1" in batches:
+                return _read_pickle_tar(source, tar, batches, len(class_names))
+            return _read_image_tar(tar, _archive_files(tar, IMAGE_FOLDER), class_names)
+    except (tarfile.TarError, EOFError, OSError, KeyError, ValueError) as exc:
         raise DatasetError(
             f"Could not read the data set at {source}: {type(exc).__name__}: {exc}. The file may be "
             "truncated or corrupt; delete it (or point MINICNN_DATA elsewhere) and try again."
         ) from None
+
+
+def _archive_files(tar, folder: str) -> dict:
+    """``{path below folder/: member}`` for the regular files under ``folder/`` in ``tar``.
+
+    Only these are ever read. Everything else in the archive is ignored rather
+    than refused, so a README or macOS ``__MACOSX/`` metadata does no harm, while
+    an image planted outside the data set's folder (``evil/train/cat/x.png``,
+    ``../train/cat/x.png``) never becomes a training example. Hidden files,
+    links and devices are ignored too.
+    """
+    files = {}
+    for m in tar.getmembers():
+        parts = Path(m.name).parts
+        if m.isfile() and len(parts) > 1 and parts[0] == folder and not any(p.startswith(".") for p in parts[1:]):
+            files["/".join(parts[1:])] = m
+    return files
 
 
 def _tree_root(folder: Path) -> Path:
@@ -106,19 +144,24 @@ def _decode(data: bytes) -> np.ndarray:
 
 def _stack(images, labels, split):
     if not images:
-        raise DatasetError(f"no images found for the {split} split")
+        raise DatasetError(f"no images found for the {split} split: expected image files in "
+                           f"{split}/<class name>/ folders (in an archive: {IMAGE_FOLDER}/{split}/<class name>/)")
     return np.stack(images), np.asarray(labels, dtype=np.uint8).reshape(-1, 1)
 
 
-def _read_image_tar(tar, members, class_names):
+def _read_image_tar(tar, files, class_names):
+    """Images at ``cifar10/<split>/<class>/<file>`` exactly; ``files`` comes from ``_archive_files``."""
     found = {"train": ([], []), "test": ([], [])}
-    for m in sorted((m for m in members if m.isfile()), key=lambda m: m.name):
-        parts = Path(m.name).parts
-        if len(parts) < 3 or parts[-3] not in found or parts[-2] not in class_names:
+    for path in sorted(files):
+        parts = path.split("/")
+        if len(parts) != 3 or not parts[2].lower().endswith(IMAGE_SUFFIXES):
             continue
-        images, labels = found[parts[-3]]
-        images.append(_decode(tar.extractfile(m).read()))
-        labels.append(class_names.index(parts[-2]))
+        split, name, _ = parts
+        if split not in found or name not in class_names:
+            continue
+        images, labels = found[split]
+        images.append(_decode(tar.extractfile(files[path]).read()))
+        labels.append(class_names.index(name))
     return _stack(*found["train"], "train"), _stack(*found["test"], "test")
 
 
@@ -128,32 +171,27 @@ def _read_image_tree(root: Path, class_names):
         images, labels = [], []
         for label, name in enumerate(class_names):
             for f in sorted((root / split / name).glob("*")):
-                if f.suffix.lower() in (".jpg", ".jpeg", ".png", ".bmp"):
+                if f.suffix.lower() in IMAGE_SUFFIXES:
                     images.append(_decode(f.read_bytes()))
                     labels.append(label)
         out.append(_stack(images, labels, split))
     return tuple(out)
 
 
-def _batch_to_arrays(batch):
-    data = np.asarray(batch[b"data"] if b"data" in batch else batch["data"], dtype=np.uint8)
-    labels = batch.get(b"labels", batch.get("labels"))
-    images = data.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
-    return images, np.asarray(labels, dtype=np.uint8).reshape(-1, 1)
+def _read_pickle_tar(source: Path, tar, batches, num_classes):
+    def batch(name):
+        return read_batch(tar.extractfile(batches[name]).read(), f"{source} (member {batches[name].name})",
+                          num_classes)
+
+    return _join_batches(batch)
 
 
-def _unpickle(data: bytes):
-    return pickle.loads(data, encoding="bytes")  # noqa: S301 - the official format is pickle
+def _read_pickle_dir(folder: Path, num_classes):
+    return _join_batches(lambda name: read_batch((folder / name).read_bytes(), str(folder / name), num_classes))
 
 
-def _read_pickle_tar(tar, members):
-    by_name = {Path(m.name).name: m for m in members if m.isfile()}
-    train = [_batch_to_arrays(_unpickle(tar.extractfile(by_name[f"data_batch_{i}"]).read())) for i in range(1, 6)]
-    test = _batch_to_arrays(_unpickle(tar.extractfile(by_name["test_batch"]).read()))
-    return (np.concatenate([t[0] for t in train]), np.concatenate([t[1] for t in train])), test
-
-
-def _read_pickle_dir(folder: Path):
-    train = [_batch_to_arrays(_unpickle((folder / f"data_batch_{i}").read_bytes())) for i in range(1, 6)]
-    test = _batch_to_arrays(_unpickle((folder / "test_batch").read_bytes()))
+def _join_batches(batch):
+    """The five training batches concatenated, and the test batch, from ``batch(name)``."""
+    train = [batch(f"data_batch_{i}") for i in range(1, 6)]
+    test = batch("test_batch")
     return (np.concatenate([t[0] for t in train]), np.concatenate([t[1] for t in train])), test

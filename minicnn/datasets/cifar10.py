@@ -12,6 +12,12 @@ Where the data comes from (first that exists wins):
 4. the Keras cache, ``~/.keras/datasets/cifar-10-batches-py`` or ``cifar-10-python.tar.gz``;
 5. a download of the official archive, verified by its MD5 checksum.
 
+Any file named ``cifar-10-python.tar.gz`` (found or downloaded) must have the
+official archive's MD5 checksum (``md5=``; ``md5=None`` skips the check) before
+it is decoded. The pickled batches inside it (or in a ``cifar-10-batches-py``
+folder) are read with an allow-list unpickler (see ``pickle_batches.py``), so a
+crafted batch file is refused instead of running code.
+
 Three formats are understood: the official pickle batches (``cifar-10-python.tar.gz``
 or its extracted ``cifar-10-batches-py`` folder), a tarball of JPEG files laid
 out as ``cifar10/{train,test}/<class>/*.jpg``, and a plain folder of that layout.
@@ -28,11 +34,13 @@ CLASS_NAMES = ("airplane", "automobile", "bird", "cat", "deer",
                "dog", "frog", "horse", "ship", "truck")
 OFFICIAL_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
 OFFICIAL_MD5 = "c58f30108f718f92721af3b95e74349a"
+OFFICIAL_ARCHIVE = "cifar-10-python.tar.gz"
 REPO_COPY = Path(__file__).resolve().parents[2] / "data" / "cifar10-jpg.tar.gz"
 
 
 def load_data(path=None, url=OFFICIAL_URL, md5=OFFICIAL_MD5, cache_dir=None):
     """Return ``(x_train, y_train), (x_test, y_test)`` as NumPy uint8 arrays."""
     source = find_source(path, REPO_COPY, url=url, md5=md5, cache_dir=cache_dir,
-                         archive_name="cifar-10-python.tar.gz", folder_name="cifar-10-batches-py")
-    return load_cached(source, CLASS_NAMES, cache_dir=cache_dir)
+                         archive_name=OFFICIAL_ARCHIVE, folder_name="cifar-10-batches-py")
+    official = md5 if source.name == OFFICIAL_ARCHIVE else None
+    return load_cached(source, CLASS_NAMES, cache_dir=cache_dir, md5=official)
