@@ -286,9 +286,10 @@ class Trainer:
         """Write all weights to a Keras-compatible ``.weights.h5`` file, atomically."""
         weights_file.save_weights(self, filepath, overwrite=overwrite)
 
-    def load_weights(self, filepath):
-        """Read weights saved by ``save_weights`` or by Keras; on mismatch nothing changes."""
-        weights_file.load_weights(self, filepath)
+    def load_weights(self, filepath, allow_nonfinite=False):
+        """Read weights saved by ``save_weights`` or by Keras. All or nothing: a file that does not fit
+        (or holds NaN/inf, unless ``allow_nonfinite=True``) raises ``WeightsFileError`` and changes nothing."""
+        weights_file.load_weights(self, filepath, allow_nonfinite=allow_nonfinite)
 
 
 def _concat(arrays):

@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import os
 
-import numpy as np
-
 from ..layers.base import to_snake_case
 from ..atomic_files import atomic_path
 from .weight_values import WeightsFileError, check_layout, checked_value
