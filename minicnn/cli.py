@@ -315,7 +315,7 @@ def _describe(exc: BaseException) -> str:
     (with a hint at ``--debug`` for an error that is not about the input)."""
     if isinstance(exc, OSError) and exc.strerror:
         return f"{exc.strerror}: {exc.filename}" if exc.filename else exc.strerror
-    message = str(exc) or type(exc).__name__
+    message = " ".join(line.strip() for line in str(exc).splitlines()) or type(exc).__name__
     if not isinstance(exc, (OSError, ValueError, RuntimeError)):
         message += f" ({type(exc).__name__}; run again with --debug for the traceback)"
     return message

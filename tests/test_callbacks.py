@@ -115,9 +115,9 @@ def test_learning_rate_scheduler_sets_lr_each_epoch_and_logs_it():
 
 
 @pytest.mark.parametrize("filepath, weights_only, message", [
-    ("model.keras", True, "whole-model '.keras' files are not supported yet"),
-    ("model.weights.h5", False, "saves weights only"),
-    ("model.h5", True, "must end in '.weights.h5'"),
+    ("model.keras", True, "with save_weights_only=True the filepath must end in '.weights.h5'"),
+    ("model.weights.h5", False, "with save_weights_only=False the filepath must end in '.keras'"),
+    ("model.h5", None, "must end in '.keras' .* or '.weights.h5'"),
 ])
 def test_model_checkpoint_checks_its_file_name_when_made_not_after_an_epoch(filepath, weights_only, message):
     with pytest.raises(ValueError, match=message):
@@ -134,3 +134,23 @@ def test_lambda_callback_calls_the_functions_it_was_given():
     assert seen == [("batch", 0), ("epoch", 0, ["loss"]), ("batch", 0), ("epoch", 1, ["loss"]), ("end",)]
     with pytest.raises(TypeError, match="unknown hook"):
         cbs.LambdaCallback(on_epoch_ended=print)
+
+
+def test_a_nan_stop_leaves_the_epoch_unfinished_and_good_files_alone(tmp_path):
+    """Keras would still run on_epoch_end after TerminateOnNaN, so ModelCheckpoint would write the NaN
+    weights; minicnn ends the epoch there: History records its NaN loss, no other callback sees its end."""
+    model = _model()
+    path = tmp_path / "every.weights.h5"
+    ended = []
+    bad = X.copy()
+    bad[40:] = np.nan  # epoch 2's sixth batch of 8 (unshuffled) is the first with NaN
+    callbacks = [cbs.ModelCheckpoint(path), cbs.LambdaCallback(on_epoch_end=lambda e, logs: ended.append(e)),
+                 cbs.TerminateOnNaN()]
+    model.fit(X, Y, batch_size=8, epochs=1, shuffle=False, verbose=0, callbacks=callbacks)
+    good = path.read_bytes()
+    with pytest.warns(RuntimeWarning, match="Batch 5 of epoch 2"):
+        history = model.fit(bad, Y, batch_size=8, epochs=3, initial_epoch=1, shuffle=False, verbose=0,
+                            callbacks=callbacks)
+    assert model.unfinished_epoch == {"reason": "nan_loss", "epoch": 1, "batch": 5}
+    assert ended == [0] and path.read_bytes() == good
+    assert len(history.history["loss"]) == 1 and np.isnan(history.history["loss"][0])

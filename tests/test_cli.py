@@ -11,9 +11,11 @@ import argparse
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
+import tracemalloc
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +27,7 @@ from minicnn import cli
 from minicnn.datasets.cifar10 import CLASS_NAMES
 from minicnn.io import resume
 from minicnn.io.checkpoint import read_checkpoint
+from minicnn.utils import load_image_array
 
 ROOT = Path(__file__).resolve().parents[1]
 EPOCHS = 3
@@ -248,3 +251,87 @@ def test_bad_cli_values_are_refused_with_the_reason(flag, value, reason, capsys)
         cli.main(["train", flag, value])
     assert stop.value.code == 2
     assert reason in capsys.readouterr().err
+
+
+@pytest.fixture
+def images(tmp_path):
+    """One good image and four files `predict` cannot read."""
+    good = tmp_path / "cat.png"
+    Image.fromarray(class_images(1, seed=5)[0][3]).save(good)
+    folder = tmp_path / "a_folder"
+    folder.mkdir()
+    text = tmp_path / "notes.jpg"
+    text.write_text("not an image")
+    full = tmp_path / "full.jpg"
+    Image.fromarray(class_images(1, seed=5, size=64)[0][3]).save(full)
+    cut = tmp_path / "cut.jpg"
+    cut.write_bytes(full.read_bytes()[:300])
+    return good, [(folder, f"Is a directory: {folder}"), (text, f"cannot identify image file '{text}'"),
+                  (cut, "Truncated File Read"), (tmp_path / "gone.png", f"No such file or directory: {tmp_path}/gone.png")]
+
+
+def test_predict_reports_each_unreadable_file_and_predicts_the_rest(reference, images, capsys):
+    good, bad = images
+    assert cli.main(["predict", str(reference[2]), str(good), *(str(path) for path, _ in bad)]) == cli.FAILED
+    out, err = capsys.readouterr()
+    assert out.startswith(f"{good}: ") and out.count("\n") == 1
+    assert err.splitlines() == [f"minicnn predict: skipped {path}: {why}" for path, why in bad]
+    assert "Traceback" not in err
+
+
+def _damaged_run(reference, tmp_path, name, content):
+    run = tmp_path / "run"
+    shutil.copytree(reference[2], run)
+    (run / name).write_bytes(content(run / name))
+    return run
+
+
+@pytest.mark.parametrize("name, content, message", [
+    ("config.json", lambda p: b"{not json", r"config.json is not a readable run config \(Expecting property name"),
+    ("config.json", lambda p: b'{"epochs": "many"}', r"config.json: setting 'epochs' is 'many', which is not a valid"),
+    ("config.json", lambda p: b"[1, 2]", r"config.json is not a run config: it holds list, not the settings"),
+    ("checkpoint.npz", lambda p: p.read_bytes()[:999], r"checkpoint.npz is not a readable minicnn checkpoint"),
+])
+def test_a_damaged_run_folder_is_one_line_on_stderr(reference, tmp_path, capsys, name, content, message):
+    run = _damaged_run(reference, tmp_path, name, content)
+    for command in (["evaluate", str(run)], ["predict", str(run), str(tmp_path / "any.png")]):
+        assert cli.main(command) == cli.FAILED
+        err = capsys.readouterr().err
+        assert re.fullmatch(rf"minicnn {command[0]}: {run}/{message}.*\n", err), err
+
+
+def test_debug_shows_the_traceback(reference, tmp_path, capsys):
+    run = _damaged_run(reference, tmp_path, "config.json", lambda p: b"{not json")
+    for argv in (["--debug", "evaluate", str(run)], ["evaluate", str(run), "--debug"]):
+        with pytest.raises(ValueError, match="not a readable run config"):
+            cli.main(argv)
+
+
+def test_a_missing_or_unreadable_data_set_is_one_line(tmp_path, capsys):
+    assert cli.main(["train", "--data", str(tmp_path / "nothere.tar.gz"), "--out", str(tmp_path / "a")]) == cli.FAILED
+    assert capsys.readouterr().err == f"minicnn train: Data set path {tmp_path}/nothere.tar.gz does not exist\n"
+    (tmp_path / "notes.tar.gz").write_text("not an archive")
+    assert cli.main(["train", "--data", str(tmp_path / "notes.tar.gz"), "--out", str(tmp_path / "b")]) == cli.FAILED
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith(f"minicnn train: Could not read the data set at {tmp_path}")
+
+
+def test_a_huge_image_is_reduced_before_it_becomes_float(tmp_path):
+    """An 8000x8000 JPEG decoded in full as float32 is 768 MB; `predict` reads it at 1/8 scale and box-reduces
+    it to about twice 32x32 first, so NumPy never holds more than a few hundred kB for it."""
+    from PIL import ImageDraw
+
+    big = Image.new("RGB", (8000, 8000), (200, 30, 30))
+    ImageDraw.Draw(big).ellipse((1000, 1000, 7000, 7000), fill=(20, 200, 40))
+    path = tmp_path / "huge.jpg"
+    big.save(path, quality=60)
+    del big
+    tracemalloc.start()
+    try:
+        image = load_image_array(path, target_size=(32, 32), shrink_large=True)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert image.shape == (32, 32, 3) and peak < 4_000_000, peak
+    np.testing.assert_allclose(image[16, 16], [20, 200, 40], atol=12)  # the centre is the green disc
+    np.testing.assert_allclose(image[1, 1], [200, 30, 30], atol=12)  # the corner is the red ground
