@@ -32,6 +32,11 @@ pass keeps no im2col matrix for backward, except a narrow one (a first layer
 over 3 colour channels: 27 values per row), which is cheap to keep and,
 with so few channels per copy, slow to rebuild. dw and db are summed per
 thread, then over the threads in a fixed order.
+
+``conv2d_forward`` sends two kinds of layer elsewhere: 3x3 stride-1 layers
+over many pixels to Winograd (``numba_winograd.py``), and small padded maps
+whose weight gradient nobody wants to one GEMM per kernel tap
+(``tapwise_conv.py``, which skips the padding zeros).
 """
 from __future__ import annotations
 
@@ -41,7 +46,7 @@ from numba import njit
 from ..shapes import WindowGeometry
 from .numba_gemm import (_JIT, _bias, _bias_relu, _cap, _relu_grad_bias_sum, gemm_over_weights_backward,
                          gemm_over_weights_forward, split_over_weights)
-from . import numba_winograd
+from . import numba_winograd, tapwise_conv
 from .threads import launch, over_batch
 
 
@@ -314,8 +319,11 @@ def _winograd_pays(x, w, geom: WindowGeometry) -> bool:
 
 def conv2d_forward(x, w, b, geom: WindowGeometry, relu: bool, keep_cols: bool = True, max_value=None):
     """``ops/conv.py::conv2d_reference_forward`` in chunks, or with Winograd's
-    F(2x2, 3x3) where that is faster; returns y and the im2col matrix if one was
-    kept (None otherwise: backward rebuilds it)."""
+    F(2x2, 3x3), or one GEMM per tap (``tapwise_conv.py``: no weight gradient
+    wanted, a small padded map) where that is faster; returns y and the im2col
+    matrix if one was kept (None otherwise: backward rebuilds it)."""
+    if not keep_cols and tapwise_conv.pays(x, w, geom):
+        return tapwise_conv.tapwise_conv2d_forward(x, w, b, geom, relu, max_value), None
     if _winograd_pays(x, w, geom):
         return numba_winograd.winograd_conv2d_forward(x, w, b, geom, relu, keep_cols, max_value)
     if _wide(x, w, geom):
@@ -350,6 +358,12 @@ def conv2d_backward(g, x, w, y, cols, geom: WindowGeometry, relu: bool, needs, m
 # -- Conv2D + ReLU + 2x2 max pooling in one pass (ops/conv_pool.py) ------------------------
 def conv2d_relu_maxpool_forward(x, w, b, geom: WindowGeometry, pool_geom: WindowGeometry, keep_cols: bool = True):
     """For ``pool_geom.is_2x2_tiling`` only (``ops/conv_pool.py`` checks)."""
+    if not keep_cols and tapwise_conv.pays(x, w, geom):
+        y = tapwise_conv.tapwise_conv2d_forward(x, w, b, geom, relu=True)
+        pooled = np.empty((y.shape[0], pool_geom.out_h, pool_geom.out_w, y.shape[3]), dtype=y.dtype)
+        cells = np.empty(pooled.shape, dtype=np.uint8)
+        _maxpool_2x2(y, pooled, cells)
+        return pooled, cells, None
     return _forward(x, w, b, geom, relu=True, pool=True, keep_cols=keep_cols)
 
 
