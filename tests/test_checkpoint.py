@@ -22,7 +22,24 @@ def _model():
     return model
 
 
-def _train(model, epochs, path=None, stop_after=None, resume_from=None):
+class ReadAhead:
+    """Batches fetched one ahead of training, as the GPU path copies the next batch while one trains."""
+
+    def __init__(self, batches):
+        self.batches = batches
+
+    def __len__(self):
+        return len(self.batches)
+
+    def __iter__(self):
+        it = iter(self.batches)
+        ahead = next(it, None)
+        while ahead is not None:
+            batch, ahead = ahead, next(it, None)
+            yield batch
+
+
+def _train(model, epochs, path=None, stop_after=None, resume_from=None, read_ahead=False):
     """Fit with the resumable machinery; ``stop_after`` = total batches before a 'Ctrl-C'.
     Returns the TrainingCheckpoint (or None) and fit's history dict."""
     batches = resume.ResumableBatches(ArrayBatches(X, Y, 8, shuffle=True))
@@ -40,7 +57,7 @@ def _train(model, epochs, path=None, stop_after=None, resume_from=None):
     callback = resume.TrainingCheckpoint(path, batches, stop_requested=stop_requested) if path else None
     best = mc.callbacks.ModelCheckpoint(path.parent / "best.weights.h5", monitor="val_accuracy",
                                         save_best_only=True) if path else None
-    history = model.fit(batches, epochs=epochs, initial_epoch=initial_epoch, verbose=0, validation_data=(X, Y),
+    history = model.fit(ReadAhead(batches) if read_ahead else batches, epochs=epochs, initial_epoch=initial_epoch, verbose=0, validation_data=(X, Y),
                         callbacks=[callback, best] if callback else [])
     return callback, history.history
 
@@ -97,22 +114,23 @@ def test_resume_at_an_epoch_boundary_gives_the_same_weights(tmp_path):
 
 # 50 samples in batches of 8: 7 steps per epoch. Steps 1, 4, 7 are the first, a middle and the last step of
 # epoch 1; 8 and 14 the first and last of epoch 2.
-@pytest.mark.parametrize("stop_after", [1, 4, 7, 8, 14])
-def test_resume_from_a_mid_epoch_stop_gives_the_same_weights_and_history(tmp_path, stop_after):
+@pytest.mark.parametrize("stop_after, read_ahead", [(1, False), (4, False), (7, False), (8, False), (14, False),
+                                                    (4, True), (7, True)])
+def test_resume_from_a_mid_epoch_stop_gives_the_same_weights_and_history(tmp_path, stop_after, read_ahead):
     want, want_history = _reference()
     mc.utils.set_random_seed(11)
     path = tmp_path / "c.npz"
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # no "val_accuracy is not in the logs" from the stopped epoch or after
         model = _model()
-        callback, before = _train(model, 3, path, stop_after=stop_after)
+        callback, before = _train(model, 3, path, stop_after=stop_after, read_ahead=read_ahead)
         header, _ = checkpoint.read_checkpoint(path)
         assert callback.interrupted and model.unfinished_epoch["reason"] == "interrupted"
         assert (header["epoch"], header["step"]) == ((stop_after - 1) // 7, (stop_after - 1) % 7 + 1)
         assert len(before.get("loss", [])) == header["epoch"]  # the stopped epoch is not recorded half-done
         mc.utils.set_random_seed(5)
         model = _model()
-        _, after = _train(model, 3, path, resume_from=path)
+        _, after = _train(model, 3, path, resume_from=path, read_ahead=read_ahead)
     _assert_same(model.get_weights(), want)
     assert _joined(before, after) == want_history  # exact: the epoch's running sums came back with it
     assert min(want_history["loss"]) > 0.0

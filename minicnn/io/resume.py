@@ -22,17 +22,17 @@ class ResumableBatches:
 
     It wraps another batch source (e.g. ``ArrayBatches(x, y, 128, shuffle=True)``)
     and remembers, for the epoch in progress, the generator state it started
-    from and how many batches it has handed out. After ``resume_at(header)``
-    the next epoch replays the interrupted one: the start state is restored (so
-    the same shuffle order is drawn), the batches already trained on are
-    skipped, and the generator continues from the state saved at the stop.
-    ``pending`` is that header until the replay starts.
+    from. After ``resume_at(header)`` the next epoch replays the interrupted
+    one: the start state is restored (so the same shuffle order is drawn), the
+    ``skipped`` batches already trained on are passed over, and the generator
+    continues from the state saved at the stop. ``pending`` is that header
+    until the replay starts.
     """
 
     def __init__(self, batches):
         self.batches = batches
         self.epoch_rng_state = None
-        self.steps_done = 0
+        self.skipped = 0
         self.pending = None
 
     def __len__(self):
@@ -47,16 +47,13 @@ class ResumableBatches:
         if pending is not None:
             _random.set_state(pending["epoch_rng_state"])
         self.epoch_rng_state = _random.get_state()
-        self.steps_done = 0
+        self.skipped = 0 if pending is None else pending["step"]
         it = iter(self.batches)
+        for _ in range(self.skipped):
+            next(it)
         if pending is not None:
-            for _ in range(pending["step"]):
-                next(it)
-                self.steps_done += 1
             _random.set_state(pending["rng_state"])
-        for batch in it:
-            self.steps_done += 1
-            yield batch
+        yield from it
 
 
 class TrainingCheckpoint(Callback):
@@ -87,8 +84,11 @@ class TrainingCheckpoint(Callback):
         if not batch_loss_is_finite(logs):
             return  # fit records the NaN stop; the last good checkpoint stays
         self.interrupted = True
-        self.model.unfinished_epoch = {"reason": "interrupted", "epoch": self._epoch, "batch": batch}
-        save_checkpoint(self.path, self.model, epoch=self._epoch, step=self.batches.steps_done,
+        # batches trained in this epoch: counted from fit's batch index, not from what the source has handed
+        # out (on the GPU the next batch is already being copied to the device)
+        step = self.batches.skipped + batch + 1
+        self.model.unfinished_epoch = {"reason": "interrupted", "epoch": self._epoch, "batch": step - 1}
+        save_checkpoint(self.path, self.model, epoch=self._epoch, step=step,
                         epoch_rng_state=self.batches.epoch_rng_state, extra=self.extra())
 
     def on_epoch_begin(self, epoch, logs=None):
