@@ -118,6 +118,7 @@ def restore_checkpoint(path, model, restore_rng=True, allow_nonfinite=False) -> 
             model.optimizer.learning_rate = header["optimizer"]["learning_rate"]
     if restore_rng:
         _random.set_state(header["rng_state"])
+    header.setdefault("extra", {})
     if plan.metric_state is not None:
         header["running_metric_state"] = plan.metric_state
     return header
