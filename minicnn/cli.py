@@ -29,6 +29,7 @@ import csv
 import json
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -202,7 +203,8 @@ def train(args) -> int:
         where = f"epoch {initial_epoch + 1}, step {header['step']}" if header["step"] else f"epoch {initial_epoch + 1}"
         print(f"Resuming {out} at {where} of {config['epochs']}")
     start = time.time()
-    with graceful_interrupt() as stop_requested:
+    with graceful_interrupt() as stop_requested, warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "Batch .* the loss is NaN", RuntimeWarning)  # _stopped_on_nan says more
         checkpoint = TrainingCheckpoint(ckpt, batches, extra=lambda: {"history": history},
                                         stop_requested=stop_requested)
         model.fit(batches, validation_data=(x_val, y_val), batch_size=config["batch_size"],
