@@ -1,16 +1,16 @@
-"""Conv2D forward as one GEMM per kernel tap (``kernels/tapwise_conv.py``)
-against the reference im2col convolution (``ops/conv.py``), over
+"""Conv2D as one GEMM per kernel tap (``kernels/tapwise_conv.py``), forward
+and backward, against the reference im2col convolution (``ops/conv.py``), over
 hypothesis-drawn windows (kernel size, stride, dilation, 'same'/'valid' and
 explicit padding, odd sizes), float32 and float64, with bias, ReLU and ReLU6,
 and with the batch split over threads; and the dispatch that sends small
-padded maps there only when no weight gradient is wanted."""
+padded maps there."""
 import numpy as np
 import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from minicnn.ops import kernels
-from minicnn.ops.conv import conv2d_reference_forward
+from minicnn.ops.conv import conv2d_reference_backward, conv2d_reference_forward
 from minicnn.ops.kernels import numba_conv, tapwise_conv
 from minicnn.ops.pool import maxpool_forward
 from minicnn.ops.shapes import WindowGeometry
@@ -46,12 +46,21 @@ def test_tapwise_forward_equals_the_im2col_reference(p):
     w = rng.standard_normal((p["kh"], p["kw"], p["c_in"], p["c_out"])).astype(p["dtype"])
     b = rng.standard_normal(p["c_out"]).astype(p["dtype"]) if p["bias"] else None
     relu, cap = p["activation"] is not None, 6.0 if p["activation"] == "relu6" else None
+    g = rng.standard_normal((p["n"], geom.out_h, geom.out_w, p["c_out"])).astype(p["dtype"])
+    needs = (True, True, p["bias"])
     with kernels.use("numpy"):
-        want, _ = conv2d_reference_forward(x, w, b, geom, relu, keep_cols=False, max_value=cap)
+        want, cols = conv2d_reference_forward(x, w, b, geom, relu, keep_cols=True, max_value=cap)
+        want_grads = conv2d_reference_backward(g, x, w, want, cols, geom, relu, needs, max_value=cap)
     with split(p["parts"], 1 << 20):
         got = tapwise_conv.tapwise_conv2d_forward(x, w, b, geom, relu, max_value=cap)
-    assert got.shape == want.shape and got.dtype == want.dtype
-    close(got, want)
+        # backward reads ReLU's slope off the reference's y, so both cut at the same places
+        grads = tapwise_conv.tapwise_conv2d_backward(g, x, w, want, geom, relu, needs, max_value=cap)
+    for ours, ref in zip((got, *grads), (want, *want_grads), strict=True):
+        if ref is None:
+            assert ours is None
+        else:
+            assert ours.shape == ref.shape and ours.dtype == ref.dtype
+            close(ours, ref)
 
 
 @pytest.mark.parametrize("size, stride, dilation, pad", [(s, st_, d, p) for s in (1, 2, 5) for st_ in (1, 2, 3)
@@ -64,8 +73,9 @@ def test_each_taps_output_range_is_exactly_where_its_input_is_inside(size, strid
         assert list(range(first, end)) == inside
 
 
-def test_small_padded_maps_go_per_tap_only_without_a_weight_gradient(monkeypatch):
-    """A VGG block-5 shape (2x2 map, 128+ channels): predict runs per tap, training keeps im2col."""
+def test_small_padded_maps_go_per_tap_in_the_dispatch(monkeypatch):
+    """A VGG block-5 shape (2x2 map, 128+ channels) runs per tap, forward and backward; the fused
+    Conv2D+ReLU+MaxPool only when no weight gradient is wanted (its backward is the chunk loop's)."""
     rng = np.random.default_rng(0)
     x = rng.standard_normal((3, 2, 2, 128)).astype(np.float32)
     w = rng.standard_normal((3, 3, 128, 8)).astype(np.float32) * 0.1
@@ -78,12 +88,12 @@ def test_small_padded_maps_go_per_tap_only_without_a_weight_gradient(monkeypatch
     monkeypatch.setattr(tapwise_conv, "tapwise_conv2d_forward", lambda *a, **k: calls.append(1) or real(*a, **k))
     with kernels.use("numpy"):
         want, _ = conv2d_reference_forward(x, w, b, geom, True, keep_cols=False)
-    y, cols = numba_conv.conv2d_forward(x, w, b, geom, True, keep_cols=False)
+    y, cols = numba_conv.conv2d_forward(x, w, b, geom, True, keep_cols=True)
     assert calls and cols is None
     close(y, want)
-    numba_conv.conv2d_forward(x, w, b, geom, True, keep_cols=True)
-    assert len(calls) == 1  # training (weight gradient wanted) keeps the im2col path
     pool_geom = WindowGeometry.make(2, 2, (2, 2), (2, 2), "valid")
+    numba_conv.conv2d_relu_maxpool_forward(x, w, b, geom, pool_geom, keep_cols=True)
+    assert len(calls) == 1
     pooled, cells, cols = numba_conv.conv2d_relu_maxpool_forward(x, w, b, geom, pool_geom, keep_cols=False)
     want_pooled, want_cells = maxpool_forward(want, pool_geom)
     assert len(calls) == 2 and cols is None

@@ -16,9 +16,8 @@ relu_forward/_backward      numba_cpu.py                      cupy_gpu.py
 adam_update                 numba_cpu.py                      cupy_gpu.py
 conv2d_forward/_backward    numba_conv.py (forward of large   (reference: cuBLAS GEMMs)
                             3x3 stride-1 layers: Winograd,
-                            numba_winograd.py; of small
-                            padded maps with no weight
-                            gradient: tapwise_conv.py)
+                            numba_winograd.py; small
+                            padded maps: tapwise_conv.py)
 dense_forward/_backward     numba_dense.py                    (reference: cuBLAS GEMMs)
 depthwise_forward/_backward numba_depthwise.py                (reference)
 batchnorm_forward/_backward numba_batchnorm.py                (reference)

@@ -35,7 +35,7 @@ thread, then over the threads in a fixed order.
 
 ``conv2d_forward`` sends two kinds of layer elsewhere: 3x3 stride-1 layers
 over many pixels to Winograd (``numba_winograd.py``), and small padded maps
-whose weight gradient nobody wants to one GEMM per kernel tap
+with many channels to one GEMM per kernel tap, forward and backward
 (``tapwise_conv.py``, which skips the padding zeros).
 """
 from __future__ import annotations
@@ -319,10 +319,10 @@ def _winograd_pays(x, w, geom: WindowGeometry) -> bool:
 
 def conv2d_forward(x, w, b, geom: WindowGeometry, relu: bool, keep_cols: bool = True, max_value=None):
     """``ops/conv.py::conv2d_reference_forward`` in chunks, or with Winograd's
-    F(2x2, 3x3), or one GEMM per tap (``tapwise_conv.py``: no weight gradient
-    wanted, a small padded map) where that is faster; returns y and the im2col
-    matrix if one was kept (None otherwise: backward rebuilds it)."""
-    if not keep_cols and tapwise_conv.pays(x, w, geom):
+    F(2x2, 3x3), or one GEMM per tap (``tapwise_conv.py``: a small padded map)
+    where that is faster; returns y and the im2col matrix if one was kept (None
+    otherwise: backward rebuilds it, or works per tap too)."""
+    if tapwise_conv.pays(x, w, geom):
         return tapwise_conv.tapwise_conv2d_forward(x, w, b, geom, relu, max_value), None
     if _winograd_pays(x, w, geom):
         return numba_winograd.winograd_conv2d_forward(x, w, b, geom, relu, keep_cols, max_value)
@@ -334,7 +334,9 @@ def conv2d_forward(x, w, b, geom: WindowGeometry, relu: bool, keep_cols: bool = 
 
 
 def conv2d_backward(g, x, w, y, cols, geom: WindowGeometry, relu: bool, needs, max_value=None):
-    """``ops/conv.py::conv2d_reference_backward`` in chunks."""
+    """``ops/conv.py::conv2d_reference_backward`` in chunks (or per tap, as forward)."""
+    if tapwise_conv.pays(x, w, geom):
+        return tapwise_conv.tapwise_conv2d_backward(g, x, w, y, geom, relu, needs, max_value)
     g2 = np.ascontiguousarray(g).reshape(-1, w.shape[-1])
     y2 = np.ascontiguousarray(y).reshape(g2.shape) if relu else g2
     if _wide(x, w, geom):
