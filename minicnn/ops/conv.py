@@ -75,7 +75,8 @@ class Conv2DFunction(Function):
     Numba kernels recompute it piece by piece and keep only narrow ones).
 
     Fast path: ``kernels/numba_conv.py::conv2d_forward``/``conv2d_backward``
-    (whose forward hands large 3x3 stride-1 layers to ``kernels/numba_winograd.py``).
+    (which hand large 3x3 stride-1 layers' forward to ``kernels/numba_winograd.py``
+    and small padded maps to ``kernels/tapwise_conv.py``).
     """
 
     def __init__(self, geom: WindowGeometry, relu: bool = False, max_value=None):
