@@ -8,6 +8,7 @@ activations and gradients roughly constant through a layer: uniform in
 """
 from __future__ import annotations
 
+import inspect
 import math
 
 import numpy as np
@@ -153,10 +154,38 @@ _BY_NAME = {
 }
 
 
+_BY_CLASS_NAME = {cls.__name__: cls for cls in _BY_NAME.values()}
+
+
 def get(identifier) -> Initializer:
-    """An initializer from a name ('glorot_uniform'), an instance or a callable."""
+    """An initializer from a name ('glorot_uniform'), an instance, a callable, or
+    the dict ``serialize`` writes (Keras' form: ``{"class_name": "HeNormal", "config": {...}}``)."""
     if isinstance(identifier, Initializer) or callable(identifier):
         return identifier
     if isinstance(identifier, str) and identifier.lower() in _BY_NAME:
         return _BY_NAME[identifier.lower()]()
+    if isinstance(identifier, dict) and identifier.get("class_name") in _BY_CLASS_NAME:
+        cls = _BY_CLASS_NAME[identifier["class_name"]]
+        config = dict(identifier.get("config") or {})
+        accepted = _constructor_arguments(cls)
+        unknown = {k: v for k, v in config.items() if k not in accepted and v is not None}
+        if unknown:
+            raise ValueError(f"Initializer {cls.__name__}: minicnn does not support the argument(s) {unknown}")
+        return cls(**{k: v for k, v in config.items() if k in accepted})
     raise ValueError(f"Unknown initializer {identifier!r}. Valid names: {sorted(_BY_NAME)}")
+
+
+def serialize(initializer):
+    """Keras' dict for one of minicnn's initializers (its class and constructor
+    arguments); anything else (your own function) is returned as it is."""
+    cls = type(initializer)
+    if _BY_CLASS_NAME.get(cls.__name__) is not cls:
+        return initializer
+    return {"module": "keras.initializers", "class_name": cls.__name__,
+            "config": {p: getattr(initializer, p) for p in _constructor_arguments(cls)}, "registered_name": None}
+
+
+def _constructor_arguments(cls) -> list[str]:
+    """The named arguments of ``cls()``; each initializer keeps them as attributes of the same name."""
+    params = inspect.signature(cls.__init__).parameters.values()
+    return [p.name for p in params if p.name != "self" and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]

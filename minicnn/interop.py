@@ -12,11 +12,10 @@ need no Keras at all: ``model.save_weights`` writes Keras' ``.weights.h5`` layou
 """
 from __future__ import annotations
 
-import inspect
-
 from . import layers as mc_layers
 from .layers.core import InputLayer
 from .models import Model, Sequential
+from .models.serialization import accepted_arguments, constructor_arguments
 
 # Keras arguments minicnn does not model: the weights are copied, so initialisers are not needed.
 _SKIPPED = ("initializer", "regularizer", "constraint")
@@ -75,6 +74,8 @@ def _convert_layer(layer, keras, target_layers, *model_makers):
     if cls is None:
         side = "Keras" if keras is not None else "minicnn"
         raise ValueError(f"Layer '{layer.name}' ({type(layer).__name__}) has no {side} equivalent to convert to.")
+    if keras is None:  # into minicnn: the same checks as loading a Keras file (unsupported values refused)
+        return cls(**constructor_arguments(cls, layer.get_config(), f"Layer '{layer.name}' ({type(layer).__name__})"))
     return cls(**_arguments(layer, cls))
 
 
@@ -84,27 +85,14 @@ def _copy_weights(new, source):
 
 
 def _arguments(layer, cls) -> dict:
-    """The source layer's config, restricted to the arguments the target class accepts."""
+    """The minicnn layer's config, restricted to the arguments the Keras class accepts."""
     config = layer.get_config()
-    accepted = _accepted_arguments(cls)
+    accepted = accepted_arguments(cls)
     args = {k: v for k, v in config.items()
             if (k in accepted or accepted is None) and not any(s in k for s in _SKIPPED)}
     args["dtype"] = str(layer.dtype if isinstance(layer.dtype, str) else layer.dtype.name)
     args.pop("batch_shape", None)
     return args
-
-
-def _accepted_arguments(cls):
-    names = set()
-    for klass in cls.__mro__:
-        init = klass.__dict__.get("__init__")
-        if init is None:
-            continue
-        params = inspect.signature(init).parameters.values()
-        names |= {p.name for p in params if p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)}
-        if not any(p.kind == p.VAR_KEYWORD for p in params):
-            break
-    return names - {"self"}
 
 
 def _is_sequential(model) -> bool:

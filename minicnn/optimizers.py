@@ -26,9 +26,21 @@ class Optimizer:
     """Base class. ``apply(grads, variables)`` performs one step in place."""
 
     name = "optimizer"
+    hyperparameters: tuple[str, ...] = ()  # the subclass's own arguments, for get_config
+    # Keras arguments minicnn has no use for, with the one value each may take here
+    # (so that ``Adam(**keras_adam.get_config())`` works and anything else is refused)
+    KERAS_ONLY = {"use_ema": False, "ema_overwrite_frequency": None, "loss_scale_factor": None,
+                  "gradient_accumulation_steps": None}
 
     def __init__(self, learning_rate=0.001, weight_decay=None, clipnorm=None,
-                 clipvalue=None, global_clipnorm=None):
+                 clipvalue=None, global_clipnorm=None, name=None, ema_momentum=0.99, **keras_only):
+        for key, value in keras_only.items():
+            if key not in self.KERAS_ONLY:
+                raise TypeError(f"{type(self).__name__}() got an unexpected keyword argument {key!r}")
+            if value != self.KERAS_ONLY[key]:
+                raise ValueError(f"{type(self).__name__}: {key}={value!r} is not supported by minicnn "
+                                 f"(only {self.KERAS_ONLY[key]!r})")
+        self.config_name = name or type(self).__name__.lower()  # Keras' default names: 'adam', 'sgd', ...
         self.learning_rate = learning_rate
         self.weight_decay = weight_decay
         self.clipnorm, self.clipvalue, self.global_clipnorm = clipnorm, clipvalue, global_clipnorm
@@ -101,8 +113,25 @@ class Optimizer:
         self.iterations = iterations
 
     def get_config(self) -> dict:
-        return {"name": self.name, "learning_rate": self.learning_rate,
-                "weight_decay": self.weight_decay}
+        """Keras' config for this optimizer: ``type(opt)(**opt.get_config())`` makes
+        the same one (without its state). A schedule is returned as it is."""
+        return {"name": self.config_name,
+                "learning_rate": self._learning_rate if callable(self._learning_rate) else self.learning_rate,
+                "weight_decay": self.weight_decay, "clipnorm": self.clipnorm,
+                "global_clipnorm": self.global_clipnorm, "clipvalue": self.clipvalue, "ema_momentum": 0.99,
+                **self.KERAS_ONLY, **{k: getattr(self, k) for k in self.hyperparameters}}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
+    def keras_slot_groups(self) -> list[tuple[str, ...]]:
+        """How Keras orders this optimizer's per-weight state in its ``variables``
+        (after the step counter and the learning rate): one block per group, and
+        within a block, for each trainable weight in turn, the group's slots.
+        Adam's ``[("m", "v")]`` gives m₀ v₀ m₁ v₁ ...; RMSprop's
+        ``[("velocity",), ("momentum",)]`` gives all velocities, then all momenta."""
+        return []
 
 
 def _scale_to_norm(g, max_norm):
@@ -112,6 +141,7 @@ def _scale_to_norm(g, max_norm):
 
 class SGD(Optimizer):
     name = "SGD"
+    hyperparameters = ("momentum", "nesterov")
 
     def __init__(self, learning_rate=0.01, momentum=0.0, nesterov=False, **kwargs):
         super().__init__(learning_rate, **kwargs)
@@ -122,6 +152,9 @@ class SGD(Optimizer):
     def create_slots(self, w):
         xp = get_array_module(w)
         return {"momentum": xp.zeros_like(w)} if self.momentum else {}
+
+    def keras_slot_groups(self):
+        return [("momentum",)] if self.momentum else []
 
     def update(self, w, g, slots, lr):
         if not self.momentum:
@@ -138,6 +171,7 @@ class SGD(Optimizer):
 
 class Adam(Optimizer):
     name = "Adam"
+    hyperparameters = ("beta_1", "beta_2", "epsilon", "amsgrad")
 
     def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7,
                  amsgrad=False, **kwargs):
@@ -151,6 +185,9 @@ class Adam(Optimizer):
         if self.amsgrad:
             slots["v_hat"] = xp.zeros_like(w)
         return slots
+
+    def keras_slot_groups(self):
+        return [("m", "v"), ("v_hat",)] if self.amsgrad else [("m", "v")]
 
     def step_size(self, lr, t: int) -> float:
         """Adam's bias-corrected step size at step t: lr·sqrt(1-β2ᵗ)/(1-β1ᵗ)."""
@@ -186,6 +223,7 @@ class AdamW(Adam):
 
 class RMSprop(Optimizer):
     name = "RMSprop"
+    hyperparameters = ("rho", "momentum", "epsilon", "centered")
 
     def __init__(self, learning_rate=0.001, rho=0.9, momentum=0.0, epsilon=1e-7,
                  centered=False, **kwargs):
@@ -200,6 +238,9 @@ class RMSprop(Optimizer):
         if self.centered:
             slots["average_gradient"] = xp.zeros_like(w)
         return slots
+
+    def keras_slot_groups(self):
+        return [("velocity",)] + [("momentum",)] * bool(self.momentum) + [("average_gradient",)] * self.centered
 
     def update(self, w, g, slots, lr):
         xp = get_array_module(w)

@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import random as _random
+from .models.registry import register_keras_serializable  # noqa: F401 - Keras' keras.utils spelling
 
 
 def set_random_seed(seed: int) -> None:

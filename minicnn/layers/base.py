@@ -385,7 +385,19 @@ class Layer:
 
     # -- description ---------------------------------------------------------------
     def get_config(self) -> dict:
+        """The constructor's arguments, so that ``type(layer).from_config(layer.get_config())``
+        makes the same layer (new weights). A custom layer adds its own arguments to these."""
         return {"name": self.name, "trainable": self.trainable, "dtype": self.dtype}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
+    def weight_arguments(self, *names) -> dict:
+        """``get_config``'s entries for the arguments that shape weights: initializers
+        (as Keras' dicts) and regularizers, by argument name."""
+        return {n: initializers.serialize(getattr(self, n)) if n.endswith("_initializer") else getattr(self, n)
+                for n in names}
 
     def __repr__(self):
         return f"<{type(self).__name__} name={self.name}, built={self.built}>"

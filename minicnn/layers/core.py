@@ -17,8 +17,11 @@ class InputLayer(Layer):
 
     kind = "input"
 
-    def __init__(self, shape=None, batch_size=None, dtype=None, name=None, input_shape=None, **kwargs):
+    def __init__(self, shape=None, batch_size=None, dtype=None, name=None, input_shape=None, batch_shape=None,
+                 **kwargs):
         shape = shape if shape is not None else input_shape
+        if shape is None and batch_shape is not None:  # Keras' config spells it (batch, *shape)
+            batch_size, shape = batch_shape[0], tuple(batch_shape[1:])
         if shape is None:
             raise ValueError("InputLayer needs a shape, e.g. Input(shape=(32, 32, 3))")
         super().__init__(name=name, dtype=dtype, **kwargs)
@@ -79,7 +82,9 @@ class Dense(Layer):
 
     def get_config(self):
         return {**super().get_config(), "units": self.units,
-                "activation": activations.serialize(self.activation), "use_bias": self.use_bias}
+                "activation": activations.serialize(self.activation), "use_bias": self.use_bias,
+                **self.weight_arguments("kernel_initializer", "bias_initializer", "kernel_regularizer",
+                                        "bias_regularizer")}
 
 
 class Activation(Layer):

@@ -86,7 +86,9 @@ class DepthwiseConv2D(Layer):
         return {**super().get_config(), "kernel_size": self.kernel_size, "strides": self.strides,
                 "padding": self.padding, "depth_multiplier": self.depth_multiplier,
                 "dilation_rate": self.dilation_rate, "activation": activations.serialize(self.activation),
-                "use_bias": self.use_bias}
+                "use_bias": self.use_bias,
+                **self.weight_arguments("depthwise_initializer", "bias_initializer", "depthwise_regularizer",
+                                        "bias_regularizer")}
 
 
 class SeparableConv2D(DepthwiseConv2D):
@@ -145,4 +147,5 @@ class SeparableConv2D(DepthwiseConv2D):
         return (n, *self._spatial_out(h, w), self.filters)
 
     def get_config(self):
-        return {**super().get_config(), "filters": self.filters}
+        return {**super().get_config(), "filters": self.filters,
+                **self.weight_arguments("pointwise_initializer", "pointwise_regularizer")}

@@ -213,6 +213,9 @@ class _RandomAugmentation(Layer):
     def compute_output_shape(self, input_shape):
         return input_shape
 
+    def get_config(self):
+        return {**super().get_config(), "seed": self.seed}
+
 
 class _AffineAugmentation(_RandomAugmentation):
     def __init__(self, fill_mode="reflect", interpolation="bilinear", seed=None, fill_value=0.0, **kwargs):
@@ -229,6 +232,10 @@ class _AffineAugmentation(_RandomAugmentation):
 
     def matrices(self, n, h, w, rng) -> np.ndarray:
         raise NotImplementedError
+
+    def get_config(self):
+        return {**super().get_config(), "fill_mode": self.fill_mode, "interpolation": self.interpolation,
+                "fill_value": self.fill_value}
 
 
 class RandomFlip(_RandomAugmentation):
@@ -249,6 +256,9 @@ class RandomFlip(_RandomAugmentation):
                 out = xp.where(flip, xp.flip(out, axis=axis), out)
         return out
 
+    def get_config(self):
+        return {**super().get_config(), "mode": self.mode}
+
 
 class RandomRotation(_AffineAugmentation):
     """Rotate by a random angle in ``factor`` × 2π (0.1 → up to ±36°) about the centre."""
@@ -266,6 +276,9 @@ class RandomRotation(_AffineAugmentation):
         # input = R(θ)·(output - centre) + centre
         return np.stack([cos, -sin, cx - cos * cx + sin * cy,
                          sin, cos, cy - sin * cx - cos * cy], axis=1)
+
+    def get_config(self):
+        return {**super().get_config(), "factor": self.factor}
 
 
 class RandomZoom(_AffineAugmentation):
@@ -289,6 +302,9 @@ class RandomZoom(_AffineAugmentation):
         zero = np.zeros(n)
         return np.stack([zx, zero, (w - 1) / 2 * (1 - zx), zero, zy, (h - 1) / 2 * (1 - zy)], axis=1)
 
+    def get_config(self):
+        return {**super().get_config(), "height_factor": self.height_factor, "width_factor": self.width_factor}
+
 
 class RandomTranslation(_AffineAugmentation):
     """Shift by a random fraction of the height/width (``0.1`` → up to ±10 %)."""
@@ -305,3 +321,6 @@ class RandomTranslation(_AffineAugmentation):
         dx = rng.uniform(*self.w_range, n) * w
         one, zero = np.ones(n), np.zeros(n)
         return np.stack([one, zero, -dx, zero, one, -dy], axis=1)
+
+    def get_config(self):
+        return {**super().get_config(), "height_factor": self.height_factor, "width_factor": self.width_factor}

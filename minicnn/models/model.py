@@ -8,6 +8,9 @@ Three ways to build one, as in Keras:
 """
 from __future__ import annotations
 
+import inspect
+import json
+
 import numpy as np
 
 from ..autograd import no_grad
@@ -16,6 +19,10 @@ from ..layers.symbolic import KerasTensor
 from .functional import keras_layer_order, run_graph, topological_nodes
 from .fusion import plan_chains
 from .explain import print_explanation
+from .keras_paths import is_functional
+from .registry import register_built_in
+from .saving import save_model
+from .serialization import functional_config, functional_from_config, serialize_layer
 from .summary import print_summary
 from .training import Trainer
 
@@ -148,6 +155,36 @@ class Model(Trainer, Layer):
         with no_grad(), training_scope(False):
             self(np.zeros((1, *shape[1:]), dtype=self.dtype), training=False)
 
+    # -- configs and files (Keras 3's formats: serialization.py, saving.py) -------------------
+    def compile(self, *args, **kwargs):
+        """As ``Trainer.compile``; the arguments are also kept as given, for ``save``."""
+        super().compile(*args, **kwargs)
+        self._compile_arguments = inspect.signature(Trainer.compile).bind(self, *args, **kwargs).arguments
+
+    def get_config(self) -> dict:
+        """A functional model's layers and graph (Keras' schema); a subclassed model's
+        own ``get_config`` should add its constructor's arguments to this."""
+        if is_functional(self):
+            return functional_config(self)
+        return super().get_config()
+
+    @classmethod
+    def from_config(cls, config, custom_objects=None):
+        """A new model (fresh weights) from ``get_config()``'s dict."""
+        if "input_layers" in config and "layers" in config:
+            return functional_from_config(cls, config, custom_objects)
+        return cls(**config)
+
+    def to_json(self, **kwargs) -> str:
+        """The architecture as Keras' JSON (``minicnn.models.model_from_json`` reads it)."""
+        return json.dumps(serialize_layer(self), **kwargs)
+
+    def save(self, filepath, overwrite=True) -> None:
+        """Write the whole model (architecture, weights, compile settings and optimizer
+        state) to a Keras 3 ``.keras`` file; ``minicnn.models.load_model`` and
+        ``keras.models.load_model`` read it back."""
+        save_model(self, filepath, overwrite=overwrite)
+
     def summary(self, line_length=None, positions=None, print_fn=None, expand_nested=False, show_trainable=False,
                 layer_range=None, explain=False):
         """Print the layer table Keras prints: Layer (type) / Output Shape / Param #,
@@ -173,3 +210,7 @@ def check_input_against(model_name, kt: KerasTensor, x):
         raise ValueError(
             f"Model '{model_name}' expected input of shape {want}, but got input of shape {shape}."
         )
+
+
+register_built_in(Model, "Functional")
+register_built_in(Model, "Model")

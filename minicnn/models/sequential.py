@@ -5,6 +5,8 @@ from ..layers.base import Layer
 from ..layers.core import Input, InputLayer
 from ..layers.symbolic import KerasTensor
 from .model import Model, check_input_against
+from .registry import register_built_in
+from .serialization import sequential_config, sequential_from_config
 
 
 class Sequential(Model):
@@ -112,3 +114,14 @@ class Sequential(Model):
         for layer in self._stack:
             shape = layer.compute_output_shape(shape)
         return shape
+
+    def get_config(self) -> dict:
+        """The layers (an InputLayer first when the input is known), as Keras writes them."""
+        return sequential_config(self)
+
+    @classmethod
+    def from_config(cls, config, custom_objects=None):
+        return sequential_from_config(cls, config, custom_objects)
+
+
+register_built_in(Sequential, "Sequential")

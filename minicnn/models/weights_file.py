@@ -1,9 +1,10 @@
 """Weights in Keras 3's ``.weights.h5`` layout, with h5py (no TensorFlow needed).
 
 Keras 3 stores each layer's variables as ``layers/<class, snake case>/vars/<i>``
-(``layers/conv2d_1/vars/0`` is the second Conv2D's kernel); a nested model adds
-one more level (``layers/functional/layers/dense/vars/<i>``),
-and the top-level model keeps an empty ``vars`` group. minicnn writes the same
+(``layers/conv2d_1/vars/0`` is the second Conv2D's kernel; the whole layout,
+subclassed models included, is in ``keras_paths.py``), and a compiled model's
+optimizer state under ``optimizer/vars`` (``keras_weights.py``; ``load_weights``
+reads the weights only, ``load_model`` both). minicnn writes the same
 structure, so ``keras_model.load_weights(path)`` reads minicnn's files and
 ``model.load_weights(path)`` reads Keras' (for models with the same layers).
 """
@@ -11,36 +12,10 @@ from __future__ import annotations
 
 import os
 
-from ..layers.base import to_snake_case
 from ..atomic_files import atomic_path
+from .keras_paths import layer_paths
+from .keras_weights import write_weights
 from .weight_values import WeightsFileError, check_layout, checked_value
-
-
-def _keras_class_name(layer) -> str:
-    """The class name Keras would have: a functional minicnn ``Model`` is Keras' ``Functional``."""
-    if type(layer).__name__ == "Model" and getattr(layer, "_graph", None) is not None:
-        return "Functional"
-    return type(layer).__name__
-
-
-def _layer_entries(model, prefix="layers"):
-    """(path, layer, weights) for every layer, following Keras' nesting.
-
-    Keras addresses a layer not by its name (auto-generated names differ between
-    two instances of one model) but by its class in snake case, numbered within
-    its container: ``layers/conv2d``, ``layers/conv2d_1``, ``layers/max_pooling2d``.
-    """
-    entries, used = [], {}
-    for layer in model.layers:
-        base = to_snake_case(_keras_class_name(layer))
-        used[base] = used.get(base, -1) + 1
-        path = f"{prefix}/{base}" if used[base] == 0 else f"{prefix}/{base}_{used[base]}"
-        if hasattr(layer, "layers") and hasattr(layer, "_graph"):
-            entries.append((path, layer, layer._own_weights))
-            entries += _layer_entries(layer, f"{path}/layers")
-        else:
-            entries.append((path, layer, layer.weights))
-    return entries
 
 
 def save_weights(model, filepath, overwrite=True) -> None:
@@ -54,12 +29,7 @@ def save_weights(model, filepath, overwrite=True) -> None:
     if not model.built:
         raise ValueError(f"save_weights: model '{model.name}' is not built yet, it has no weights")
     with atomic_path(filepath) as tmp, h5py.File(tmp, "w") as f:
-        f.create_group("vars").attrs["name"] = model.name
-        for path, layer, weights in _layer_entries(model):
-            group = f.require_group(path).create_group("vars")
-            group.attrs["name"] = layer.name
-            for i, w in enumerate(weights):
-                group.create_dataset(str(i), data=w.numpy())
+        write_weights(model, f)
 
 
 def load_weights(model, filepath, allow_nonfinite=False) -> None:
@@ -81,14 +51,22 @@ def load_weights(model, filepath, allow_nonfinite=False) -> None:
         raise WeightsFileError(f"load_weights: {filepath} is not a readable HDF5 weights file ({exc}). "
                                "Nothing was changed.") from None
     with f:
-        plan = []
-        for path, layer, weights in _layer_entries(model):
-            _check_layer(f, filepath, path, layer, weights)
-            where = f"load_weights: {filepath}, layer '{layer.name}'"
-            plan += [(w, _read_checked(f, f"{path}/vars/{i}", w, where, allow_nonfinite))
-                     for i, w in enumerate(weights)]
+        plan = read_weights(model, f, filepath, allow_nonfinite)
     for w, value in plan:
         w.assign(value)
+
+
+def read_weights(model, f, filepath, allow_nonfinite=False) -> list:
+    """``[(weight, value)]`` for every weight of ``model`` from the open HDF5 file ``f``
+    (Keras' layout, ``keras_paths.py``), all checked before any is assigned."""
+    plan = []
+    for path, layer, weights in layer_paths(model):
+        path = path or "/"  # the model itself: the root's ``vars``
+        _check_layer(f, filepath, path, layer, weights)
+        where = f"load_weights: {filepath}, layer '{layer.name}'"
+        plan += [(w, _read_checked(f, f"{path}/vars/{i}", w, where, allow_nonfinite))
+                 for i, w in enumerate(weights)]
+    return plan
 
 
 def _check_layer(f, filepath, path, layer, weights) -> None:
