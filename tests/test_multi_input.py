@@ -58,3 +58,14 @@ def test_inputs_of_different_lengths_and_wrong_names_are_clear_errors():
         model.fit([A, B[:20]], Y, verbose=0)
     with pytest.raises(ValueError, match=r"input names \['a', 'b'\]; missing \['b'\], unexpected \['c'\]"):
         model.predict({"a": A, "c": B})
+
+
+def test_a_list_that_does_not_hold_one_array_per_input_is_a_clear_error():
+    """predict((x, y)) on a one-input model failed with "'list' object has no attribute 'shape'"."""
+    model = mc.Sequential([mc.Input((3,)), mc.layers.Dense(2)])
+    x = np.ones((4, 3), "float32")
+    for bad in [(x, np.ones(4)), [x, x]]:
+        with pytest.raises(ValueError, match=r"predict: the model has 1 input\(s\) \[\(None, 3\)\] but got a "
+                                             r"(tuple|list) of 2 arrays"):
+            model.predict(bad)
+    np.testing.assert_array_equal(model.predict([x]), model.predict(x))  # [x] is x, as in Keras

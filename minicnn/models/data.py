@@ -112,7 +112,16 @@ def checked_arrays(x, y, inputs, who: str):
 
 def arrange_inputs(x, inputs, who: str):
     """A dict of arrays by input name as the list ``Model.call`` takes, in the
-    order of the model's inputs (``inputs``: their KerasTensors); anything else as it is."""
+    order of the model's inputs (``inputs``: their KerasTensors); anything else as
+    it is, once a list or tuple of arrays is checked to hold one per input."""
+    if isinstance(x, (list, tuple)) and x and all(hasattr(a, "shape") for a in x) and inputs:
+        if len(x) != len(inputs):
+            kind = type(x).__name__
+            raise ValueError(
+                f"{who}: the model has {len(inputs)} input(s) {[tuple(t.shape) for t in inputs]} but got a {kind} "
+                f"of {len(x)} arrays with shapes {[tuple(a.shape) for a in x]}; pass one array per input "
+                f"(x alone for a single-input model, with the targets as y)")
+        return x[0] if len(x) == 1 else x  # [x] for a single-input model is x, as in Keras
     if not isinstance(x, dict):
         return x
     if not inputs:
