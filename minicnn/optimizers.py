@@ -12,12 +12,20 @@ t = step number starting at 1:
 * RMSprop:   v = ρ·v + (1-ρ)·g²;  w -= lr·g / sqrt(v + ε)
 
 Note where ε sits: Adam adds it to sqrt(v), RMSprop inside the square root.
-Those details are what the parity suite checks against Keras.
+
+Every step, as Keras does it: lr is read (a number, or a schedule from
+``optimizers.schedules`` called with the step count, 0 for the first step);
+the gradients are clipped (at most one of clipnorm: each g to norm <= c;
+global_clipnorm: all g together to norm <= c; clipvalue: each value into
+[-c, c]); with ``weight_decay`` (any optimizer, AdamW's default 0.004) each
+weight first shrinks, w -= lr·wd·w; then the update above runs. Those details
+are what the parity suite checks against Keras.
 """
 from __future__ import annotations
 
 import math
 
+from . import schedules  # noqa: F401 - Keras' spelling: optimizers.schedules.ExponentialDecay
 from .backend import get_array_module
 from .ops.kernels import fast_kernel
 
@@ -43,6 +51,10 @@ class Optimizer:
         self.config_name = name or type(self).__name__.lower()  # Keras' default names: 'adam', 'sgd', ...
         self.learning_rate = learning_rate
         self.weight_decay = weight_decay
+        if sum(c is not None for c in (clipnorm, clipvalue, global_clipnorm)) > 1:  # as Keras
+            raise ValueError(f"{type(self).__name__}: only one of clipnorm, clipvalue and global_clipnorm can "
+                             f"be set, got clipnorm={clipnorm}, clipvalue={clipvalue}, "
+                             f"global_clipnorm={global_clipnorm}")
         self.clipnorm, self.clipvalue, self.global_clipnorm = clipnorm, clipvalue, global_clipnorm
         self.iterations = 0
         self._slots: dict[int, dict] = {}

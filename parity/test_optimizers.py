@@ -50,25 +50,33 @@ def _optimizer_check(label):
     cls_name, fixed = OPTIMIZERS[label]
 
     def check(case, stats):
-        keras, tf = keras_modules()
         lr, dtype, shape, seed = case
         args = {k: (EXACT[k] if dtype == "float64" and k in EXACT else v) for k, v in fixed.items()}
-        rng = np.random.default_rng(seed)
-        start = [rng.standard_normal(shape).astype(dtype), rng.standard_normal(shape[1:]).astype(dtype)]
-        grads = [[rng.standard_normal(w.shape).astype(dtype) for w in start] for _ in range(STEPS)]
-        k_opt = getattr(keras.optimizers, cls_name)(learning_rate=lr, **args)
-        m_opt = getattr(mc.optimizers, cls_name)(learning_rate=lr, **args)
-        k_vars = [keras.Variable(w.copy(), dtype=dtype) for w in start]
-        m_vars = [Variable(w.copy(), name=f"w{i}") for i, w in enumerate(start)]
-        for step, g in enumerate(grads, 1):
-            k_opt.apply_gradients(zip([tf.constant(x) for x in g], k_vars))
-            m_opt.apply_gradients(zip([x.copy() for x in g], m_vars))
-            for i, (m, k) in enumerate(zip(m_vars, k_vars)):
-                stats.compare(f"weight {i} after step {step}", m.numpy(), k.numpy(), dtype, "steps")
+        compare_trajectories(stats, cls_name, {"learning_rate": lr, **args}, dtype, shape, seed)
     return check
 
 
-ROWS = [Row("optimizers", f"{label}: {STEPS} steps", _optimizer_check(label), optimizer_case(), examples=4)
+def compare_trajectories(stats, cls_name, args, dtype, shape, seed, mc_args=None):
+    """Both libraries' ``cls_name(**args)`` take STEPS steps with the same random
+    gradients from the same weights (a matrix of ``shape`` and a vector); the
+    weights are compared after every step. ``mc_args`` overrides arguments for
+    minicnn only (a stated reason in the caller)."""
+    keras, tf = keras_modules()
+    rng = np.random.default_rng(seed)
+    start = [rng.standard_normal(shape).astype(dtype), rng.standard_normal(shape[1:]).astype(dtype)]
+    grads = [[rng.standard_normal(w.shape).astype(dtype) for w in start] for _ in range(STEPS)]
+    k_opt = getattr(keras.optimizers, cls_name)(**args)
+    m_opt = getattr(mc.optimizers, cls_name)(**{**args, **(mc_args or {})})
+    k_vars = [keras.Variable(w.copy(), dtype=dtype) for w in start]
+    m_vars = [Variable(w.copy(), name=f"w{i}") for i, w in enumerate(start)]
+    for step, g in enumerate(grads, 1):
+        k_opt.apply_gradients(zip([tf.constant(x) for x in g], k_vars))
+        m_opt.apply_gradients(zip([x.copy() for x in g], m_vars))
+        for i, (m, k) in enumerate(zip(m_vars, k_vars)):
+            stats.compare(f"weight {i} after step {step}", m.numpy(), k.numpy(), dtype, "steps")
+
+
+ROWS = [Row("optimizers", f"{label}: {STEPS} steps", _optimizer_check(label), optimizer_case(), examples=8)
         for label in OPTIMIZERS]
 
 
