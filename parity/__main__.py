@@ -14,8 +14,8 @@ import time
 
 from .harness import TOLERANCE, TensorFlowMissing, keras_modules
 
-MODULES = ("test_layers", "test_losses_metrics", "test_optimizers", "test_optimizer_options", "test_models",
-           "test_summary", "test_weights_interchange", "test_layers_transfer", "test_keras_files")
+MODULES = ("test_layers", "test_stochastic_layers", "test_losses_metrics", "test_optimizers", "test_optimizer_options",
+           "test_models", "test_summary", "test_weights_interchange", "test_layers_transfer", "test_keras_files")
 REPORT = pathlib.Path(__file__).with_name("REPORT.md")
 
 
@@ -47,7 +47,8 @@ def _cells(stats):
 
 
 def _result(stats, failure):
-    notes = "; ".join(stats.notes) if stats is not None else ""
+    notes = "" if stats is None else "; ".join(
+        [*stats.notes, *(f"{name} {value:.3g}" for name, value in stats.figures.items())])
     result = f"FAIL: {failure}" if failure else "pass"
     return f"{result} ({notes})" if notes else result
 

@@ -119,7 +119,8 @@ class Stats:
     is compared, so the report can say "—" (nothing compared) rather than a
     misleading 0. ``worst_grad`` covers gradients and training steps
     (optimizer trajectories, trained weights); ``compared`` says which.
-    ``notes`` are figures a row states besides its errors (e.g. a drift ratio).
+    ``notes`` and ``figures`` are what a row states besides its errors (a
+    bound and its reason, the worst drift ratio over the cases ...).
     """
 
     name: str
@@ -128,6 +129,7 @@ class Stats:
     worst_grad: float | None = None
     compared: set = dataclasses.field(default_factory=set)
     notes: list = dataclasses.field(default_factory=list)
+    figures: dict = dataclasses.field(default_factory=dict)
 
     def compare(self, what, mine, keras, dtype, kind="forward", tol=None):
         """Compare minicnn's ``mine`` with Keras' ``keras``; raise when over tolerance.
@@ -160,8 +162,12 @@ class Stats:
             raise AssertionError(f"{self.name}: {what} differs: minicnn {mine!r} vs Keras {keras!r}")
 
     def note(self, text):
-        """A figure the report prints beside the row's result."""
+        """A sentence the report prints beside the row's result."""
         self.notes.append(text)
+
+    def figure(self, name, value):
+        """A measured figure printed beside the result: the largest over the row's cases."""
+        self.figures[name] = max(self.figures.get(name, value), value)
 
     @property
     def compares(self) -> str:

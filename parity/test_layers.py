@@ -158,13 +158,16 @@ LAYER_CASES = {
     # Rescaling's scale/offset constants), so they are compared in float32 only.
     "Rescaling": any_rank_case(dtype=float32).flatmap(lambda c: st.tuples(st.floats(-2, 2), st.floats(-2, 2)).map(
         lambda so: ({"scale": so[0], "offset": so[1]}, *c[1:]))),
-    # random augmentations are the identity at inference, as in Keras
+    # random augmentations are the identity at inference, as in Keras (training mode:
+    # test_stochastic_layers.py)
     "RandomFlip(training=False)": image_case(lambda draw: {"mode": draw(st.sampled_from(["horizontal", "vertical"]))},
                              dtype=float32),
     "RandomRotation(training=False)": image_case(lambda draw: {"factor": draw(st.floats(0.0, 0.5))}, dtype=float32),
     "RandomZoom(training=False)": image_case(lambda draw: {"height_factor": draw(st.floats(0.0, 0.5))}, dtype=float32),
     "RandomTranslation(training=False)": image_case(lambda draw: {"height_factor": draw(st.floats(0.0, 0.5)),
                                                   "width_factor": draw(st.floats(0.0, 0.5))}, dtype=float32),
+    "RandomContrast(training=False)": image_case(lambda draw: {"factor": draw(st.floats(0.0, 1.0))},
+                                                 dtype=float32),
     "Resizing": image_case(lambda draw: {"height": draw(st.integers(1, 12)), "width": draw(st.integers(1, 12)),
                                          "interpolation": draw(st.sampled_from(["bilinear", "nearest"]))},
                            dtype=float32),

@@ -57,6 +57,7 @@ SAMPLES = {
     layers.RandomRotation: lambda: layers.RandomRotation(0.2),
     layers.RandomTranslation: lambda: layers.RandomTranslation(0.2, 0.2),
     layers.RandomZoom: lambda: layers.RandomZoom(0.2),
+    layers.RandomContrast: lambda: layers.RandomContrast(0.2),
     layers.ReLU: layers.ReLU,
     layers.Rescaling: lambda: layers.Rescaling(0.5),
     layers.Reshape: lambda: layers.Reshape((-1,)),

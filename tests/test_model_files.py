@@ -109,7 +109,7 @@ def _one_of_each(layer_classes):
     """Every layer class minicnn exports, with arguments other than the defaults where it has any."""
     args = {"Conv2D": (3, 2), "Dense": (3,), "Activation": ("tanh",), "Dropout": (0.3,), "Reshape": ((4, -1),),
             "DepthwiseConv2D": (3,), "SeparableConv2D": (2, 3), "Rescaling": (0.5,), "Resizing": (4, 5),
-            "RandomRotation": (0.1,), "RandomTranslation": (0.1, 0.2), "RandomZoom": (0.1,),
+            "RandomRotation": (0.1,), "RandomTranslation": (0.1, 0.2), "RandomZoom": (0.1,), "RandomContrast": (0.2,),
             "AveragePooling2D": (3,), "AvgPool2D": (3,), "Convolution2D": (3, 2), "InputLayer": ((4, 4, 3),)}
     kwargs = {"Conv2D": {"kernel_initializer": "he_normal", "strides": 2}, "BatchNormalization": {"momentum": 0.9},
               "RandomFlip": {"mode": "horizontal", "seed": 3}, "ReLU": {"max_value": 6.0}, "Softmax": {"axis": 1},

@@ -129,3 +129,32 @@ def test_resizing_builds_its_matrices_once_per_size_in_the_images_dtype():
         np.testing.assert_array_equal(layer(x).numpy(), first.numpy())
         expected = np.einsum("ih,nhwc,jw->nijc", resize_matrix(8, 4, dtype=dtype), x, resize_matrix(3, 6, dtype=dtype))
         np.testing.assert_allclose(first.numpy(), expected, rtol=1e-6)
+
+
+def test_random_contrast_scales_deviations_from_each_channels_mean_and_clips():
+    x = np.array([10.0, 20.0, 30.0, 40.0], "float32").reshape(1, 2, 2, 1)  # mean 25
+    layer = mc.layers.RandomContrast(0.5, value_range=(0, 45))
+    out = layer.transform_images(x, {"contrast_factor": np.array([2.0])})
+    np.testing.assert_array_equal(out.ravel(), [0.0, 15.0, 35.0, 45.0])  # -5 and 55 clipped
+    np.testing.assert_array_equal(layer(x).numpy(), x)  # inference: untouched
+    drawn = layer.get_random_transformation(np.zeros((500, 2, 2, 1), "float32"), np.random.default_rng(0))
+    assert 0.5 <= drawn["contrast_factor"].min() < 0.55 and 1.45 < drawn["contrast_factor"].max() <= 1.5
+
+
+@pytest.mark.parametrize("factor", [1.5, -0.1, (0.2, 1.2)])
+def test_random_contrast_factor_must_lie_in_0_1(factor):
+    with pytest.raises(ValueError, match=r"RandomContrast '.*': factor must be a number or a pair of numbers in "
+                                         r"\[0, 1\], got"):
+        mc.layers.RandomContrast(factor)
+
+
+def test_augmentations_draw_readable_parameters_and_apply_given_ones():
+    x = np.arange(6, dtype="float32").reshape(1, 2, 3, 1)
+    flip = mc.layers.RandomFlip("horizontal")
+    assert set(flip.get_random_transformation(x)) == {"horizontal"}
+    np.testing.assert_array_equal(flip.transform_images(x, {"horizontal": [True]}), x[:, :, ::-1])
+    shift = mc.layers.RandomTranslation(0.0, 0.5, fill_mode="constant")
+    np.testing.assert_array_equal(shift.transform_images(x, {"translations": [[1.0, 0.0]]}).ravel(),
+                                  [0, 0, 1, 0, 3, 4])  # one pixel to the right
+    rotation = mc.layers.RandomRotation(0.5, interpolation="nearest")
+    np.testing.assert_allclose(rotation.transform_images(x, {"angle": [180.0]}), x[:, ::-1, ::-1], atol=1e-6)

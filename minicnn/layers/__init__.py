@@ -16,7 +16,15 @@ from .pooling import (
     MaxPool2D,
     MaxPooling2D,
 )
-from .preprocessing import RandomFlip, RandomRotation, RandomTranslation, RandomZoom, Rescaling, Resizing
+from .preprocessing import (
+    RandomContrast,
+    RandomFlip,
+    RandomRotation,
+    RandomTranslation,
+    RandomZoom,
+    Rescaling,
+    Resizing,
+)
 from .reshaping import Cropping2D, UpSampling2D, ZeroPadding2D
 from .symbolic import KerasTensor
 
@@ -26,7 +34,7 @@ __all__ = [
     "Activation", "Add", "AveragePooling2D", "AvgPool2D", "Concatenate", "Conv2D", "Convolution2D",
     "Dense", "Dropout", "Flatten", "GlobalAveragePooling2D", "GlobalAvgPool2D", "GlobalMaxPool2D",
     "GlobalMaxPooling2D", "Input", "InputLayer", "InputSpec", "KerasTensor", "Layer", "MaxPool2D",
-    "MaxPooling2D", "Multiply", "RandomFlip", "RandomRotation", "RandomTranslation", "RandomZoom",
+    "MaxPooling2D", "Multiply", "RandomContrast", "RandomFlip", "RandomRotation", "RandomTranslation", "RandomZoom",
     "Rescaling", "Reshape", "Resizing",
     # transfer-learning layers
     "BatchNormalization", "Cropping2D", "DepthwiseConv2D", "ReLU", "SeparableConv2D", "Softmax",

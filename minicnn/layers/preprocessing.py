@@ -4,9 +4,17 @@ Two kinds, as in Keras:
 
 * ``Rescaling`` and ``Resizing`` transform every input, in training and at
   inference (they are part of what the model *is*);
-* ``RandomFlip``, ``RandomRotation``, ``RandomZoom`` and ``RandomTranslation``
-  change images only while training (``fit``); ``evaluate``/``predict`` see the
-  images untouched. Each training batch gets fresh random parameters per image.
+* ``RandomFlip``, ``RandomRotation``, ``RandomZoom``, ``RandomTranslation`` and
+  ``RandomContrast`` change images only while training (``fit``);
+  ``evaluate``/``predict`` see the images untouched. Each training batch gets
+  fresh random parameters per image.
+
+As in Keras, an augmentation is two steps one can call apart:
+``get_random_transformation(images)`` draws the parameters (a dict with Keras'
+keys: ``angle`` in degrees, ``height_zoom``/``width_zoom``, ``translations`` in
+pixels, ``contrast_factor``, flip flags), and ``transform_images(images,
+transformation)`` applies given parameters, with no randomness. So one can see
+what was drawn, or apply a transformation written by hand.
 
 All geometric augmentations are one idea: an *affine map* from each output
 pixel (x, y) back to the input position it should show,
@@ -205,9 +213,19 @@ class _RandomAugmentation(Layer):
     def call(self, inputs, training=False):
         if not training:
             return inputs
-        return Tensor(self.augment(inputs.data, self._random.generator()))
+        return Tensor(self.transform_images(inputs.data, self.get_random_transformation(inputs.data)))
 
-    def augment(self, images, rng):
+    def get_random_transformation(self, images, rng=None) -> dict:
+        """Draw this layer's parameters for each image of the batch ``images`` (N, H, W, C),
+        from ``rng`` (a ``numpy.random.Generator``) or the layer's own random stream."""
+        n, h, w, _ = images.shape
+        return self.draw(n, h, w, self._random.generator() if rng is None else rng)
+
+    def draw(self, n, h, w, rng) -> dict:
+        raise NotImplementedError
+
+    def transform_images(self, images, transformation):
+        """Apply ``transformation`` (from ``get_random_transformation``) to ``images``."""
         raise NotImplementedError
 
     def compute_output_shape(self, input_shape):
@@ -225,12 +243,13 @@ class _AffineAugmentation(_RandomAugmentation):
         self.interpolation = one_of(interpolation, INTERPOLATIONS, "interpolation", where)
         self.fill_value = fill_value
 
-    def augment(self, images, rng):
-        n, h, w, _ = images.shape
-        return affine_transform(images, self.matrices(n, h, w, rng), self.interpolation,
+    def transform_images(self, images, transformation):
+        _, h, w, _ = images.shape
+        return affine_transform(images, self.matrices(transformation, h, w), self.interpolation,
                                 self.fill_mode, self.fill_value)
 
-    def matrices(self, n, h, w, rng) -> np.ndarray:
+    def matrices(self, transformation, h, w) -> np.ndarray:
+        """(N, 6) affine maps (see ``affine_transform``) for the drawn parameters."""
         raise NotImplementedError
 
     def get_config(self):
@@ -247,12 +266,21 @@ class RandomFlip(_RandomAugmentation):
         super().__init__(seed=seed, **kwargs)
         self.mode = one_of(mode, self.MODES, "mode", f"RandomFlip '{self.name}'")
 
-    def augment(self, images, rng):
+    AXES = (("horizontal", 2), ("vertical", 1))
+
+    def draw(self, n, h, w, rng):
+        """One coin per image and axis: ``{"horizontal": flags, "vertical": flags}`` (the
+        mode's axes only). Keras 3 tosses one coin for both axes in
+        'horizontal_and_vertical' (none or both); minicnn one per axis, as Keras 2
+        did (see parity/DIFFERENCES.md)."""
+        return {name: rng.random(n) < 0.5 for name, _ in self.AXES if name in self.mode}
+
+    def transform_images(self, images, transformation):
         xp = backend.get_array_module(images)
         out = images
-        for axis, wanted in ((2, "horizontal"), (1, "vertical")):
-            if wanted in self.mode:
-                flip = xp.asarray(rng.random(len(images)) < 0.5).reshape(-1, 1, 1, 1)
+        for name, axis in self.AXES:
+            if name in transformation:
+                flip = xp.asarray(transformation[name]).reshape(-1, 1, 1, 1)
                 out = xp.where(flip, xp.flip(out, axis=axis), out)
         return out
 
@@ -269,8 +297,12 @@ class RandomRotation(_AffineAugmentation):
         self.factor = factor
         self.lower, self.upper = _factor_range("RandomRotation", factor)
 
-    def matrices(self, n, h, w, rng):
-        theta = rng.uniform(self.lower, self.upper, n) * 2 * math.pi
+    def draw(self, n, h, w, rng):
+        """``{"angle": degrees}`` per image, uniform in factor × 360°."""
+        return {"angle": rng.uniform(self.lower, self.upper, n) * 360.0}
+
+    def matrices(self, transformation, h, w):
+        theta = np.asarray(transformation["angle"], dtype=np.float64) * (math.pi / 180.0)
         cos, sin = np.cos(theta), np.sin(theta)
         cx, cy = (w - 1) / 2, (h - 1) / 2
         # input = R(θ)·(output - centre) + centre
@@ -296,10 +328,14 @@ class RandomZoom(_AffineAugmentation):
         if self.h_range[0] < -1 or (self.w_range and self.w_range[0] < -1):
             raise ValueError("RandomZoom: factors must be >= -1 (a zoom of 1 + factor must stay positive)")
 
-    def matrices(self, n, h, w, rng):
+    def draw(self, n, h, w, rng):
+        """``{"height_zoom", "width_zoom"}`` per image: 1 + a uniform draw from the factor."""
         zy = 1.0 + rng.uniform(*self.h_range, n)
-        zx = zy if self.w_range is None else 1.0 + rng.uniform(*self.w_range, n)
-        zero = np.zeros(n)
+        return {"height_zoom": zy, "width_zoom": zy if self.w_range is None else 1.0 + rng.uniform(*self.w_range, n)}
+
+    def matrices(self, transformation, h, w):
+        zy, zx = (np.asarray(transformation[k], dtype=np.float64) for k in ("height_zoom", "width_zoom"))
+        zero = np.zeros(len(zy))
         return np.stack([zx, zero, (w - 1) / 2 * (1 - zx), zero, zy, (h - 1) / 2 * (1 - zy)], axis=1)
 
     def get_config(self):
@@ -316,11 +352,49 @@ class RandomTranslation(_AffineAugmentation):
         self.h_range = _factor_range("RandomTranslation", height_factor, "height_factor")
         self.w_range = _factor_range("RandomTranslation", width_factor, "width_factor")
 
-    def matrices(self, n, h, w, rng):
+    def draw(self, n, h, w, rng):
+        """``{"translations": (N, 2)}``: the shift (x, y) in pixels, a uniform fraction of
+        the width and the height."""
         dy = rng.uniform(*self.h_range, n) * h
         dx = rng.uniform(*self.w_range, n) * w
-        one, zero = np.ones(n), np.zeros(n)
+        return {"translations": np.stack([dx, dy], axis=1)}
+
+    def matrices(self, transformation, h, w):
+        dx, dy = np.asarray(transformation["translations"], dtype=np.float64).T
+        one, zero = np.ones(len(dx)), np.zeros(len(dx))
         return np.stack([one, zero, -dx, zero, one, -dy], axis=1)
 
     def get_config(self):
         return {**super().get_config(), "height_factor": self.height_factor, "width_factor": self.width_factor}
+
+
+class RandomContrast(_RandomAugmentation):
+    """Scale each image's deviation from its mean (per channel) by a random factor in
+    [1 - lower, 1 + upper], then clip to ``value_range`` (Keras' default (0, 255)).
+
+    ``factor=0.2`` means [0.8, 1.2], as Keras documents it (Keras 3.x draws from
+    [1, 1.2] for a single number; see parity/DIFFERENCES.md); a pair (lower, upper)
+    gives [1 - lower, 1 + upper]. Both bounds lie in [0, 1].
+    """
+
+    def __init__(self, factor, value_range=(0, 255), seed=None, **kwargs):
+        super().__init__(seed=seed, **kwargs)
+        lower, upper = (factor, factor) if np.isscalar(factor) else tuple(factor)
+        if not 0 <= lower <= 1 or not 0 <= upper <= 1:
+            raise ValueError(f"RandomContrast '{self.name}': factor must be a number or a pair of numbers in "
+                             f"[0, 1], got {factor!r}")
+        self.factor, self.value_range = factor, tuple(value_range)
+        self.lower, self.upper = float(lower), float(upper)
+
+    def draw(self, n, h, w, rng):
+        """``{"contrast_factor": (N,)}`` uniform in [1 - lower, 1 + upper]."""
+        return {"contrast_factor": rng.uniform(1.0 - self.lower, 1.0 + self.upper, n)}
+
+    def transform_images(self, images, transformation):
+        xp = backend.get_array_module(images)
+        factor = xp.asarray(transformation["contrast_factor"], dtype=images.dtype).reshape(-1, 1, 1, 1)
+        mean = images.mean(axis=(1, 2), keepdims=True)
+        return xp.clip((images - mean) * factor + mean, *self.value_range).astype(images.dtype, copy=False)
+
+    def get_config(self):
+        return {**super().get_config(), "factor": self.factor, "value_range": self.value_range}
