@@ -137,7 +137,7 @@ def _poison_step(monkeypatch, step, saved):
 
     def build(config):
         model, seen = original(config), [0]
-        train_step = model.train_step
+        train_step = model._train_batch
 
         def poisoned(x, y, *rest):
             seen[0] += 1
@@ -147,7 +147,7 @@ def _poison_step(monkeypatch, step, saved):
                 model.weights[0].assign(np.full(model.weights[0].shape, np.nan, "float32"))
             return train_step(x, y, *rest)
 
-        model.train_step = poisoned
+        model._train_batch = poisoned
         return model
 
     monkeypatch.setattr(cli, "build_model", build)

@@ -83,7 +83,7 @@ def test_cpu_runs_keep_the_plain_step_and_batches(restore_device):
     model = mc.applications.cifar10_cnn()
     model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
     batches = [(np.zeros((2, 32, 32, 3)), np.zeros(2))]
-    assert on_device(model, batches) == (batches, model.train_step)
+    assert on_device(model, batches) == (batches, model._train_batch)
 
 
 # -- on a GPU ------------------------------------------------------------------------------
@@ -271,7 +271,7 @@ def test_captured_step_equals_eager_step(on_gpu, optimizer):
     step = CapturedTrainStep(captured)
     batches = [(x[i:i + 32], y[i:i + 32]) for i in range(0, len(x), 32)]
     for xb, yb in batches:
-        want, _ = eager.train_step(on_gpu.asarray(xb), on_gpu.asarray(yb))
+        want, _ = eager._train_batch(on_gpu.asarray(xb), on_gpu.asarray(yb))
         got, _ = step(on_gpu.asarray(xb), on_gpu.asarray(yb))
         assert rel_err(got.data, want.data) <= 1e-5
     assert step.disabled_reason is None, step.disabled_reason

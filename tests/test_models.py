@@ -217,8 +217,8 @@ def test_validation_split_takes_the_last_fraction_before_shuffling(monkeypatch):
     model = mc.Sequential([mc.Input((1,)), layers.Dense(1)])
     model.compile(optimizer="sgd", loss="mse")
     seen = []
-    original = type(model).train_step
-    monkeypatch.setattr(type(model), "train_step",
+    original = type(model)._train_batch
+    monkeypatch.setattr(type(model), "_train_batch",
                         lambda self, xb, yb: (seen.extend(np.asarray(xb)[:, 0].tolist()), original(self, xb, yb))[1])
     history = model.fit(x, y, batch_size=4, epochs=2, validation_split=0.25, shuffle=True, verbose=0)
     assert sorted(seen) == sorted(list(range(15)) * 2)  # never a validation sample

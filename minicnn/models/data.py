@@ -194,6 +194,18 @@ def batch_tuple(batch, where: str):
                     f"got {type(batch).__name__}")
 
 
+def unpack_x_y_sample_weight(data):
+    """One batch as ``(x, y, sample_weight)``: a tuple ``(x,)``, ``(x, y)`` or
+    ``(x, y, sample_weight)`` fills what it has (Keras' ``unpack_x_y_sample_weight``);
+    anything else is x alone. (Keras also reads a list as that tuple; here a list
+    stays x, the inputs of a multi-input model.)"""
+    if not isinstance(data, tuple):
+        return data, None, None
+    if not 1 <= len(data) <= 3:
+        raise ValueError(f"a batch is (x,), (x, y) or (x, y, sample_weight), got a tuple of {len(data)} items")
+    return (*data, *(None,) * (3 - len(data)))
+
+
 def sample_weights(y, sample_weight, class_weight, n: int, who: str):
     """One weight per sample from ``sample_weight`` or ``class_weight`` ({class: weight};
     the class of a one-hot target is its argmax); None if neither. Both at once is an

@@ -1,9 +1,15 @@
 """The training loop: ``compile``, ``fit``, ``evaluate``, ``predict``.
 
 One training step is the whole story of deep learning in five lines
-(``train_step``): forward pass in training mode, loss, ``backward()`` to get
+(``_train_batch``): forward pass in training mode, loss, ``backward()`` to get
 every trainable weight's gradient, one optimizer update, metric bookkeeping.
 Everything else here is batching, validation, callbacks and progress output.
+
+Keras 3's hooks work as there: a subclass may override ``train_step(self,
+data)``, ``test_step(self, data)`` or ``predict_step(self, data)`` (``data``
+is ``(x, y)`` or ``(x, y, sample_weight)``; the first two return the logs),
+using ``compute_loss`` and ``self.metrics``; ``fit``/``evaluate``/``predict``
+then call them for every batch.
 """
 from __future__ import annotations
 
@@ -20,7 +26,7 @@ from ..metrics import get as get_metric
 from ..ops import blas_on_one_thread
 from . import weights_file
 from .data import (ArrayBatches, batch_size_or_default, batch_source, checked_arrays, num_samples, sample_weights,
-                   take)
+                   take, unpack_x_y_sample_weight)
 from .gpu import on_device
 
 
@@ -62,33 +68,74 @@ class Trainer:
             raise RuntimeError(f"You must call compile() on model '{self.name}' before {what}().")
 
     # -- one step ------------------------------------------------------------------
-    def train_step(self, x, y, sample_weight=None):
+    def _train_batch(self, x, y, sample_weight=None):
         """Forward, loss, backward, update. Returns the loss Tensor and the predictions."""
         trainable = self.trainable_weights
         for w in trainable:
             w.grad = None
         with blas_on_one_thread():  # the kernels split the batch across the cores
             pred = self(x, training=True)
-            loss = self.loss(y, pred) if sample_weight is None else self.loss(y, pred, sample_weight)
-            for penalty in self.losses:
-                loss = loss + penalty
+            loss = self.compute_loss(x, y, pred, sample_weight)
             loss.backward()
             self.optimizer.apply([w.grad for w in trainable], trainable)
         for w in trainable:
             w.grad = None
         return loss, pred
 
-    def train_on_batch(self, x, y, return_dict=False):
-        """One update on one batch; returns the loss (and metrics)."""
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        """The compiled loss of ``y_pred`` against ``y``, plus the layers' own
+        losses (weight regularizers, ``add_loss``): what ``backward()`` starts from."""
+        loss = self.loss(y, y_pred) if sample_weight is None else self.loss(y, y_pred, sample_weight)
+        for penalty in self.losses:
+            loss = loss + penalty
+        return loss
+
+    def _record(self, loss, y, pred, n):
+        """Add one batch to the running loss (weighted by its ``n`` samples) and metrics."""
+        self._loss_tracker.update_state(loss.data, n)
+        for m in self.compiled_metrics:
+            m.update_state(y, pred.data)
+
+    def train_step(self, data):
+        """Keras 3's hook: one update on one batch ``data`` ((x, y) or (x, y,
+        sample_weight)); returns the logs so far this epoch. Override it to
+        change what a step does (``compute_loss``, ``backward()``,
+        ``self.optimizer.apply``, ``self.metrics``); ``fit`` then calls yours."""
+        x, y, sample_weight = unpack_x_y_sample_weight(data)
+        loss, pred = self._train_batch(x, y, sample_weight)
+        self._record(loss, y, pred, num_samples(x))
+        return self.get_metrics_result()
+
+    def _test_batch(self, x, y, sample_weight=None):
+        """Forward in inference mode, loss, metrics: one batch of ``evaluate``."""
+        pred = self(x, training=False)
+        self._record(self.compute_loss(x, y, pred, sample_weight, training=False), y, pred, num_samples(x))
+
+    def test_step(self, data):
+        """Keras 3's hook for ``evaluate`` (and validation): loss and metrics of one batch, no update."""
+        self._test_batch(*unpack_x_y_sample_weight(data))
+        return self.get_metrics_result()
+
+    def predict_step(self, data):
+        """Keras 3's hook for ``predict``: the model's outputs for one batch."""
+        x, _, _ = unpack_x_y_sample_weight(data)
+        return self(x, training=False)
+
+    def get_metrics_result(self) -> dict:
+        """{name: value} of the loss and every metric so far (as Keras)."""
+        return {m.name: m.result() for m in self.metrics}
+
+    def _overrides(self, hook: str) -> bool:
+        """Whether a subclass replaced ``train_step``/``test_step`` (then fit calls it per batch)."""
+        return getattr(type(self), hook) is not getattr(Trainer, hook)
+
+    def train_on_batch(self, x, y=None, sample_weight=None, return_dict=False):
+        """One update on one batch, metrics reset first (as Keras); returns the loss (and metrics)."""
         self._require_compiled("train_on_batch")
         x, y = checked_arrays(x, y, self.inputs, "train_on_batch")
-        for m in self.compiled_metrics:
-            m.reset_state()
-        loss, pred = self.train_step(x, y)
-        logs = {"loss": float(loss.data)}
-        for m in self.compiled_metrics:
-            m.update_state(y, pred)
-            logs[m.name] = m.result()
+        self.reset_metrics()
+        logs = self.train_step((x, y) if sample_weight is None else (x, y, sample_weight))
+        logs = {k: float(v) for k, v in logs.items()}
         return logs if return_dict else (logs["loss"] if len(logs) == 1 else list(logs.values()))
 
     # -- fit -------------------------------------------------------------------------
@@ -195,29 +242,35 @@ class Trainer:
             check(y, shape[-1])
 
     def _run_epoch(self, batches, cb, steps_per_epoch):
-        loss_mean = self._loss_tracker
-        batches, train_step = on_device(self, batches)  # on the GPU: prefetched, maybe a CUDA graph
+        custom_step = self._overrides("train_step")
+        logs = {}
+        batches, train_batch = on_device(self, batches)  # on the GPU: prefetched, maybe a CUDA graph
         for step, (xb, yb, *weights) in enumerate(batches):
             if steps_per_epoch is not None and step >= steps_per_epoch:
                 break
             cb.on_train_batch_begin(step)
-            # a weighted step runs eagerly (a captured CUDA graph has no weights input)
-            loss, pred = self.train_step(xb, yb, weights[0]) if weights else train_step(xb, yb)
-            n = num_samples(xb)
-            loss_mean.update_state(loss.data, n)
-            for m in self.compiled_metrics:
-                m.update_state(yb, pred.data)
-            if backend.get_array_module(loss.data) is np or step % 50 == 0:
-                if not bool(np.isfinite(backend.to_numpy(loss.data))):
+            if custom_step:  # the subclass's own train_step(data), as Keras 3 calls it
+                for w in self.trainable_weights:
+                    w.grad = None
+                logs = dict(self.train_step((xb, yb, *weights)))
+                loss = logs.get("loss", 0.0)
+            else:
+                # a weighted step runs eagerly (a captured CUDA graph has no weights input)
+                loss, pred = self._train_batch(xb, yb, weights[0]) if weights else train_batch(xb, yb)
+                self._record(loss, yb, pred, num_samples(xb))
+                loss = loss.data
+                logs = _LazyLogs(self.metrics, batch_loss=loss)
+            if backend.get_array_module(loss) is np or step % 50 == 0:
+                if not bool(np.isfinite(backend.to_numpy(loss))):
                     warn_nan(cb.epoch, step)
                     self.stop_training = True
-            logs = _LazyLogs(loss_mean, self.compiled_metrics, batch_loss=loss.data)
             cb.on_train_batch_end(step, logs)
             if self.stop_training:
-                if not bool(np.isfinite(backend.to_numpy(loss.data))):  # read once, at the stop
+                if not bool(np.isfinite(backend.to_numpy(loss))):  # read once, at the stop
                     self.unfinished_epoch = {"reason": "nan_loss", "epoch": cb.epoch, "batch": step}
                 break
-        return dict(_LazyLogs(loss_mean, self.compiled_metrics).resolve())
+        # the epoch's logs: what a custom train_step returned last (as Keras), else the running means
+        return _as_floats(logs) if custom_step else dict(_LazyLogs(self.metrics).resolve())
 
     # -- evaluate / predict ------------------------------------------------------------
     def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", return_dict=False, steps=None,
@@ -240,17 +293,16 @@ class Trainer:
         return values[0] if len(values) == 1 else values
 
     def _evaluate_batches(self, batches) -> dict:
-        loss_mean = Mean("loss")
-        for m in self.compiled_metrics:
-            m.reset_state()
+        self.reset_metrics()
+        custom_step = self._overrides("test_step")
+        logs = {}
         with no_grad(), blas_on_one_thread():
             for xb, yb, *weights in on_device(self, batches)[0]:
-                pred = self(xb, training=False)
-                loss = self.loss(yb, pred, weights[0]) if weights else self.loss(yb, pred)
-                loss_mean.update_state(loss.data, num_samples(xb))
-                for m in self.compiled_metrics:
-                    m.update_state(yb, pred.data)
-        return dict(_LazyLogs(loss_mean, self.compiled_metrics).resolve())
+                if custom_step:
+                    logs = self.test_step((xb, yb, *weights))
+                else:
+                    self._test_batch(xb, yb, weights[0] if weights else None)
+        return _as_floats(logs) if custom_step else dict(_LazyLogs(self.metrics).resolve())
 
     def predict(self, x, batch_size=None, verbose=0, return_numpy=True, steps=None):
         """Model outputs for ``x`` (arrays or a stream of batches), batched, in
@@ -264,7 +316,7 @@ class Trainer:
         outs = []
         with no_grad(), blas_on_one_thread():
             for xb, _ in on_device(self, batches)[0]:
-                out = self(xb, training=False)
+                out = self.predict_step((xb,))
                 outs.append(out.data if isinstance(out, Tensor) else [o.data for o in out])
         if outs and isinstance(outs[0], list):
             joined = [_concat([o[i] for o in outs]) for i in range(len(outs[0]))]
@@ -292,6 +344,11 @@ class Trainer:
         weights_file.load_weights(self, filepath, allow_nonfinite=allow_nonfinite)
 
 
+def _as_floats(logs) -> dict:
+    """A custom step's logs as plain numbers (values may be Tensors or device scalars)."""
+    return {k: float(backend.to_numpy(v.data if isinstance(v, Tensor) else v)) for k, v in logs.items()}
+
+
 def _concat(arrays):
     xp = backend.get_array_module(*arrays)
     return xp.concatenate(arrays, axis=0) if arrays else np.zeros((0,))
@@ -310,9 +367,9 @@ class _LazyLogs(dict):
     device; callbacks that only need the values now and then stay cheap.
     """
 
-    def __init__(self, loss_mean, metric_list, batch_loss=None):
+    def __init__(self, metrics, batch_loss=None):
         super().__init__()
-        self._sources = {"loss": loss_mean, **{m.name: m for m in metric_list}}
+        self._sources = {m.name: m for m in metrics}
         self.batch_loss = batch_loss
 
     def resolve(self) -> dict:

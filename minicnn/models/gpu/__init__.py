@@ -18,11 +18,11 @@ from ... import backend
 
 def on_device(model, batches):
     """(batches, train_step) for a loop on the current device: on the CPU the
-    batches as given and ``model.train_step``; on the GPU the batches
+    batches as given and ``model._train_batch``; on the GPU the batches
     prefetched onto the device and the step, captured as a CUDA graph when
     ``MINICNN_CUDA_GRAPH=1``. CuPy is imported only on the GPU path."""
     if backend.get_device() != "gpu":
-        return batches, model.train_step
+        return batches, model._train_batch
     from .graph import train_step_function  # noqa: PLC0415 - GPU only
     from .prefetch import DeviceBatches  # noqa: PLC0415 - GPU only
 

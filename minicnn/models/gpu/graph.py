@@ -49,9 +49,9 @@ class NotCapturable(RuntimeError):
 
 def train_step_function(model):
     """The step ``fit`` calls on the GPU: a (cached) ``CapturedTrainStep`` with
-    ``MINICNN_CUDA_GRAPH=1``, the eager ``model.train_step`` otherwise."""
+    ``MINICNN_CUDA_GRAPH=1``, the eager ``model._train_batch`` otherwise."""
     if os.environ.get("MINICNN_CUDA_GRAPH", "0") != "1":
-        return model.train_step
+        return model._train_batch
     step = getattr(model, "_cuda_graph_step", None)
     if step is None or step.optimizer is not model.optimizer:
         step = model._cuda_graph_step = CapturedTrainStep(model)
@@ -59,7 +59,7 @@ def train_step_function(model):
 
 
 class CapturedTrainStep:
-    """Call like ``model.train_step(x, y)``; replays a captured graph when it can.
+    """Call like ``model._train_batch(x, y)``; replays a captured graph when it can.
 
     One graph per step signature (batch shapes and dtypes, learning rate): the
     full batches and an epoch's smaller last batch each get theirs. Beyond
@@ -96,7 +96,7 @@ class CapturedTrainStep:
                     return self._launch(captured)  # capture recorded the step without running it
         self.eager_steps += 1
         with self._step_size_on_device():  # the eager twin of the captured step
-            return self.model.train_step(x, y)
+            return self.model._train_batch(x, y)
 
     def _set_alpha(self, cupy):
         """Adam's step size for the coming step, written to the device (rule 3)."""
@@ -152,7 +152,7 @@ class CapturedTrainStep:
             with stream, self._step_size_on_device():
                 stream.begin_capture()
                 try:
-                    c.loss, c.pred = self.model.train_step(c.x, c.y)
+                    c.loss, c.pred = self.model._train_batch(c.x, c.y)
                 finally:
                     c.graph = stream.end_capture()
         cupy.cuda.get_current_stream().wait_event(stream.record())  # static inputs are in place
