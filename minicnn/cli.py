@@ -9,6 +9,9 @@ evaluate on all 10,000 test images. Everything lands in the run folder:
     checkpoint.npz       complete training state after the last epoch (``--resume``)
     best.weights.h5      weights of the best validation accuracy so far (Keras format)
     final.weights.h5     weights at the end
+    model.keras          the whole trained model in Keras 3's format: architecture, final
+                         weights, optimizer state (``minicnn.models.load_model`` or
+                         ``keras.models.load_model`` opens it; no code needed)
     history.csv/.json    loss and accuracy per epoch
     learning_curves.png  loss and accuracy, training vs validation
     confusion_matrix.png and result.json   test-set results
@@ -216,6 +219,7 @@ def train(args) -> int:
     if model.unfinished_epoch is not None:  # a NaN loss: the model's weights are broken, keep them out of every file
         return _stopped_on_nan(model.unfinished_epoch, out, config, history, time.time() - start)
     model.save_weights(out / "final.weights.h5")
+    model.save(out / "model.keras")
     result = _evaluate(model, out, x_test, y_test)
     result.update(wall_time_s=time.time() - start, train_images=len(x_tr), epochs=len(history.get("loss", [])))
     if (out / "best.weights.h5").exists():  # the model selection a student makes: best validation epoch

@@ -24,6 +24,7 @@ import pytest
 from PIL import Image
 
 from _data import class_images, write_image_tar
+import minicnn as mc
 from minicnn import cli
 from minicnn.datasets.cifar10 import CLASS_NAMES
 from minicnn.io import resume
@@ -77,6 +78,7 @@ STOPS = {"first": 5, "middle": 6, "last": 8}
 # Runs `minicnn train` and kills the process with SIGKILL (no handler, no cleanup) after training step argv[1].
 KILL_AT_STEP = """
 import os, signal, sys
+import minicnn as mc
 from minicnn import cli
 from minicnn.io import resume
 seen, original = [0], resume.TrainingCheckpoint.on_train_batch_end
@@ -202,8 +204,13 @@ def test_train_quick_end_to_end_then_evaluate_and_predict(data, tmp_path, monkey
     for png in ("learning_curves.png", "confusion_matrix.png"):
         with Image.open(out / png) as im:
             assert im.format == "PNG" and im.size[0] > 300
-    for f in ("best.weights.h5", "final.weights.h5", "checkpoint.npz", "config.json"):
+    for f in ("best.weights.h5", "final.weights.h5", "checkpoint.npz", "config.json", "model.keras"):
         assert (out / f).exists(), f
+    trained = mc.models.load_model(out / "model.keras")  # the whole model, no code to rebuild it
+    reference = cli.build_model(json.loads((out / "config.json").read_text()))
+    reference.load_weights(out / "final.weights.h5")
+    probe = class_images(1, seed=6, size=32)[0][:4].astype("float32") / 255.0
+    np.testing.assert_allclose(trained.predict(probe), reference.predict(probe), rtol=1e-6, atol=1e-7)
 
     assert cli.main(["evaluate", str(out)]) == 0
     assert f"test accuracy: {result['test_accuracy']:.4f}" in capsys.readouterr().out
