@@ -182,8 +182,9 @@ class Trainer:
                           verbose=_verbosity(verbose), history=self.history)
         self.stop_training = False
         self.unfinished_epoch = None
+        self._initial_epoch = initial_epoch  # a callback may move it (BackupAndRestore, as Keras)
         cb.on_train_begin()
-        for epoch in range(initial_epoch, epochs):
+        for epoch in range(self._initial_epoch, epochs):
             self.reset_metrics()  # before on_epoch_begin, as Keras: a callback may set a resumed epoch's state
             cb.on_epoch_begin(epoch)
             logs = self._run_epoch(train, cb, steps_per_epoch)
@@ -339,8 +340,9 @@ class Trainer:
         weights_file.save_weights(self, filepath, overwrite=overwrite)
 
     def load_weights(self, filepath, allow_nonfinite=False):
-        """Read weights saved by ``save_weights`` or by Keras. All or nothing: a file that does not fit
-        (or holds NaN/inf, unless ``allow_nonfinite=True``) raises ``WeightsFileError`` and changes nothing."""
+        """Read weights saved by ``save_weights`` or by Keras, and the optimizer's state if the file
+        holds one and the model is compiled (as Keras). All or nothing: a file that does not fit (or
+        holds NaN/inf, unless ``allow_nonfinite=True``) raises ``WeightsFileError`` and changes nothing."""
         weights_file.load_weights(self, filepath, allow_nonfinite=allow_nonfinite)
 
 

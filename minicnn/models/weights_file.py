@@ -14,7 +14,7 @@ import os
 
 from ..atomic_files import atomic_path
 from .keras_paths import layer_paths
-from .keras_weights import write_weights
+from .keras_weights import read_optimizer_state, write_weights
 from .weight_values import WeightsFileError, check_layout, checked_value
 
 
@@ -37,7 +37,9 @@ def load_weights(model, filepath, allow_nonfinite=False) -> None:
 
     Every stored array is read and checked (shape, a real numeric type, finite
     values unless ``allow_nonfinite``; see ``weight_values.py``) before the first
-    one is assigned. A file that is not HDF5, lacks a layer or a weight, or holds
+    one is assigned. The optimizer's state, if the file holds one (Keras'
+    ``optimizer/vars``, ``keras_weights.py``) and the model is compiled, is
+    restored with them, as Keras does. A file that is not HDF5, lacks a layer or a weight, or holds
     a bad array raises :class:`WeightsFileError` naming the file and the weight.
     """
     import h5py  # noqa: PLC0415
@@ -52,8 +54,11 @@ def load_weights(model, filepath, allow_nonfinite=False) -> None:
                                "Nothing was changed.") from None
     with f:
         plan = read_weights(model, f, filepath, allow_nonfinite)
+        restore_optimizer = read_optimizer_state(model, f, f"load_weights: {filepath}")
     for w, value in plan:
         w.assign(value)
+    if restore_optimizer is not None:
+        restore_optimizer()
 
 
 def read_weights(model, f, filepath, allow_nonfinite=False) -> list:
