@@ -108,3 +108,45 @@ def test_allow_nonfinite_loads_nan_on_request_and_other_dtypes_are_cast(tmp_path
     assert bias.dtype == np.float32 and bias[0] == 0 and np.isnan(bias[1]) and np.isposinf(bias[2])
     np.testing.assert_array_equal(model.get_layer("probs").kernel.numpy(), np.ones((4, 3), "f4"))
     np.testing.assert_array_equal(model.get_layer("hidden").bias.numpy(), np.arange(4, dtype="f4"))
+
+
+def _legacy_file(path, model, change=None):
+    """A Keras-2 ("legacy h5") weight file for ``model``, as the published ImageNet files are laid out."""
+    import h5py
+
+    with h5py.File(path, "w") as f:
+        named = [layer for layer in model.layers if layer.weights]
+        f.attrs["layer_names"] = [layer.name.encode() for layer in named]
+        for layer in named:
+            group = f.create_group(layer.name)
+            names = [f"{layer.name}/{w.name}:0" for w in layer.weights]
+            group.attrs["weight_names"] = [n.encode() for n in names]
+            for n, w in zip(names, layer.weights):
+                value = w.numpy()
+                if change is not None:
+                    value = change(layer.name, w.name, value)
+                group.create_dataset(n, data=value)
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda layer, name, v: np.full_like(v, np.nan) if name == "bias" else v, "holds NaN or infinite values"),
+    (lambda layer, name, v: v[:-1] if name == "kernel" else v, "has shape"),
+    (lambda layer, name, v: v.astype(complex) if name == "bias" else v, "holds complex numbers"),
+    (lambda layer, name, v: np.array([b"x"] * v.size) if name == "bias" else v, "not numbers"),
+])
+def test_legacy_keras2_files_are_checked_before_anything_changes(tmp_path, change, message):
+    from minicnn.applications._common import load_weight_file
+
+    source = mc.Sequential([mc.Input((4,)), mc.layers.Dense(3, name="a"), mc.layers.Dense(2, name="b")])
+    path = tmp_path / "legacy.h5"
+    _legacy_file(path, source, change)
+    target = mc.Sequential([mc.Input((4,)), mc.layers.Dense(3, name="a"), mc.layers.Dense(2, name="b")])
+    before = [w.copy() for w in target.get_weights()]
+    with pytest.raises(WeightsFileError, match=f"{path}.*{message}.*Nothing was changed"):
+        load_weight_file(target, path)
+    for a, b in zip(before, target.get_weights()):
+        assert a.tobytes() == b.tobytes()
+    _legacy_file(path, source)
+    load_weight_file(target, path)  # an intact file loads
+    for a, b in zip(source.get_weights(), target.get_weights()):
+        np.testing.assert_array_equal(a, b)

@@ -8,6 +8,7 @@ import numpy as np
 
 from .. import backend
 from ..autograd import Tensor, math_ops
+from ..models.weight_values import WeightsFileError, check_layout, checked_value
 from ..models.weights_file import load_weights as load_keras3_weights
 from ..layers import GlobalAveragePooling2D, GlobalMaxPooling2D, Input, KerasTensor, Layer
 
@@ -71,12 +72,21 @@ def load_weight_file(model, path) -> None:
     layer, a group whose attribute ``weight_names`` lists its arrays in the
     layer's ``get_weights()`` order (e.g. ``conv1_bn/gamma:0, beta:0,
     moving_mean:0, moving_variance:0``). Everything is checked before anything
-    changes.
+    changes (``models/weight_values.py``: each array's type and shape before it
+    is read, its values finite); a file that does not fit raises
+    ``WeightsFileError`` naming it.
     """
     import h5py  # noqa: PLC0415
 
     path = os.fspath(path)
-    with h5py.File(path, "r") as f:
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"load_weights: no such file: {path}")
+    try:
+        f = h5py.File(path, "r")
+    except OSError as exc:
+        raise WeightsFileError(f"load_weights: {path} is not a readable HDF5 weights file ({exc}). "
+                               "Nothing was changed.") from None
+    with f:
         legacy = "layer_names" in f.attrs
         if legacy:
             plan = _legacy_plan(model, f, path)
@@ -88,29 +98,40 @@ def load_weight_file(model, path) -> None:
 
 
 def _legacy_plan(model, f, path):
+    import h5py  # noqa: PLC0415
+
     by_name = {layer.name: layer for layer in all_layers(model) if not hasattr(layer, "_graph")}
     plan, used = [], set()
     for raw in f.attrs["layer_names"]:
         name = raw.decode() if isinstance(raw, bytes) else str(raw)
-        group = f[name]
+        group = f.get(name)
+        if not isinstance(group, h5py.Group):
+            raise WeightsFileError(f"load_weights: {path} lists layer '{name}' but holds no group for it. "
+                                   "Nothing was changed.")
         names = [n.decode() if isinstance(n, bytes) else str(n) for n in group.attrs.get("weight_names", [])]
         if not names:
             continue
         layer = by_name.get(name)
         if layer is None:
-            raise ValueError(f"load_weights: {path} has weights for layer '{name}', which model "
-                             f"'{model.name}' does not have. Nothing was changed.")
-        values = [np.asarray(group[n]) for n in names]
-        shapes = [tuple(w.shape) for w in layer.weights]
-        if [v.shape for v in values] != shapes:
-            raise ValueError(f"load_weights: layer '{name}' has weights of shapes {shapes} but {path} holds "
-                             f"{[v.shape for v in values]}. Nothing was changed.")
+            raise WeightsFileError(f"load_weights: {path} has weights for layer '{name}', which model "
+                                   f"'{model.name}' does not have. Nothing was changed.")
+        if len(names) != len(layer.weights):
+            raise WeightsFileError(f"load_weights: layer '{name}' has {len(layer.weights)} weights but {path} "
+                                   f"holds {len(names)} ({names}). Nothing was changed.")
+        where = f"load_weights: {path}, layer '{name}'"
+        values = []
+        for n, w in zip(names, layer.weights):
+            dataset = group.get(n)
+            if not isinstance(dataset, h5py.Dataset):
+                raise WeightsFileError(f"{where}: weight '{n}' is listed but not stored. Nothing was changed.")
+            check_layout(dataset.dtype, dataset.shape, w, f"{where} ('{n}')")  # before reading it
+            values.append(checked_value(dataset[()], w, f"{where} ('{n}')"))
         plan.append((layer, values))
         used.add(name)
     missing = [n for n, layer in by_name.items() if layer.weights and n not in used]
     if missing:
-        raise ValueError(f"load_weights: {path} has no weights for layers {missing[:5]}"
-                         f"{' ...' if len(missing) > 5 else ''} of model '{model.name}'. Nothing was changed.")
+        raise WeightsFileError(f"load_weights: {path} has no weights for layers {missing[:5]}"
+                               f"{' ...' if len(missing) > 5 else ''} of model '{model.name}'. Nothing was changed.")
     return plan
 
 
