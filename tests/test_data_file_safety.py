@@ -183,3 +183,55 @@ def test_a_batch_outside_the_archives_folder_is_never_read(tmp_path):
     clean = write_pickle_tar(tmp_path / "clean.tar.gz", TRAIN, TEST, tmp_path / "w")
     assert len(cifar10.load_data(_with_extra_members(clean, tmp_path / "mine.tar.gz", plant))[0][0]) == 30
     assert not marker.exists()
+
+
+def _tar_with(path, members):
+    """An image tarball: ``members`` is {name below cifar10/: bytes}, next to one real image per split."""
+    from _data import _png
+
+    x, y = class_images(1, size=32)
+    with tarfile.open(path, "w:gz") as tar:
+        for name, data in {"train/airplane/0.png": _png(x[0]), "test/airplane/0.png": _png(x[0]), **members}.items():
+            info = tarfile.TarInfo(f"cifar10/{name}")
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return path
+
+
+def _png_claiming(width, height) -> bytes:
+    """A PNG whose header claims width x height pixels (and holds almost nothing)."""
+    import struct
+    import zlib
+
+    def chunk(kind, body):
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"")) + chunk(b"IEND", b"")
+
+
+@pytest.mark.parametrize("data, message", [
+    (b"not an image at all", r"cat/1\.png\) is not a readable image \(UnidentifiedImageError"),
+    (_png_claiming(40000, 40000), r"cat/1\.png\) is not a readable image \(DecompressionBombError"),
+])
+def test_a_bad_image_in_a_tarball_is_named(tmp_path, data, message):
+    source = _tar_with(tmp_path / "d.tar.gz", {"train/cat/1.png": data})
+    with pytest.raises(DatasetError, match=message):
+        cifar10.load_data(path=source)
+
+
+def test_an_image_of_another_size_is_named_with_both_sizes(tmp_path):
+    from _data import _png
+
+    big = class_images(1, size=40)[0][0]
+    source = _tar_with(tmp_path / "d.tar.gz", {"train/cat/1.png": _png(big)})
+    with pytest.raises(DatasetError, match=r"cat/1\.png\) is a 40x40 image; the data set's images are 32x32"):
+        cifar10.load_data(path=source)
+
+
+def test_an_empty_split_names_where_it_looked(tmp_path):
+    root = tmp_path / "tree"
+    for split in ("train", "test"):
+        (root / split / "cat").mkdir(parents=True)
+    with pytest.raises(DatasetError, match=f"no images found in {root} for the train split"):
+        cifar10.load_data(path=root)

@@ -103,7 +103,7 @@ def read_source(source: Path, class_names):
             batches = _archive_files(tar, PICKLE_FOLDER)
             if "data_batch_1" in batches:
                 return _read_pickle_tar(source, tar, batches, len(class_names))
-            return _read_image_tar(tar, _archive_files(tar, IMAGE_FOLDER), class_names)
+            return _read_image_tar(source, tar, _archive_files(tar, IMAGE_FOLDER), class_names)
     except (tarfile.TarError, EOFError, OSError, KeyError, ValueError) as exc:
         raise DatasetError(
             f"Could not read the data set at {source}: {type(exc).__name__}: {exc}. The file may be "
@@ -135,21 +135,37 @@ def _tree_root(folder: Path) -> Path:
     raise DatasetError(f"{folder} has neither data_batch_* files nor train/ and test/ class folders")
 
 
-def _decode(data: bytes) -> np.ndarray:
+def _decode(data: bytes, where: str, size=None) -> np.ndarray:
+    """One image file's pixels (RGB, uint8). A file Pillow cannot read (or
+    refuses: a "decompression bomb" claiming billions of pixels), or one of
+    another ``size`` (width, height) than the data set's, is a DatasetError
+    naming it."""
     from PIL import Image  # noqa: PLC0415
 
-    with Image.open(io.BytesIO(data)) as im:
-        return np.asarray(im.convert("RGB"), dtype=np.uint8)
+    try:
+        with Image.open(io.BytesIO(data)) as im:
+            if size is not None and im.size != size:
+                raise DatasetError(f"{where} is a {im.size[0]}x{im.size[1]} image; the data set's images are "
+                                   f"{size[0]}x{size[1]}")
+            return np.asarray(im.convert("RGB"), dtype=np.uint8)
+    except (OSError, ValueError, Image.DecompressionBombError) as exc:
+        raise DatasetError(f"{where} is not a readable image ({type(exc).__name__}: {exc})") from None
 
 
-def _stack(images, labels, split):
+def _stack(images, labels, split, where):
     if not images:
-        raise DatasetError(f"no images found for the {split} split: expected image files in "
+        raise DatasetError(f"no images found in {where} for the {split} split: expected image files in "
                            f"{split}/<class name>/ folders (in an archive: {IMAGE_FOLDER}/{split}/<class name>/)")
     return np.stack(images), np.asarray(labels, dtype=np.uint8).reshape(-1, 1)
 
 
-def _read_image_tar(tar, files, class_names):
+def _append_image(images: list, data: bytes, where: str) -> None:
+    """Append one more image, which must have the size of the first one."""
+    size = None if not images else (images[0].shape[1], images[0].shape[0])
+    images.append(_decode(data, where, size))
+
+
+def _read_image_tar(source, tar, files, class_names):
     """Images at ``cifar10/<split>/<class>/<file>`` exactly; ``files`` comes from ``_archive_files``."""
     found = {"train": ([], []), "test": ([], [])}
     for path in sorted(files):
@@ -160,9 +176,9 @@ def _read_image_tar(tar, files, class_names):
         if split not in found or name not in class_names:
             continue
         images, labels = found[split]
-        images.append(_decode(tar.extractfile(files[path]).read()))
+        _append_image(images, tar.extractfile(files[path]).read(), f"{source} (member {files[path].name})")
         labels.append(class_names.index(name))
-    return _stack(*found["train"], "train"), _stack(*found["test"], "test")
+    return _stack(*found["train"], "train", source), _stack(*found["test"], "test", source)
 
 
 def _read_image_tree(root: Path, class_names):
@@ -172,9 +188,9 @@ def _read_image_tree(root: Path, class_names):
         for label, name in enumerate(class_names):
             for f in sorted((root / split / name).glob("*")):
                 if f.suffix.lower() in IMAGE_SUFFIXES:
-                    images.append(_decode(f.read_bytes()))
+                    _append_image(images, f.read_bytes(), str(f))
                     labels.append(label)
-        out.append(_stack(images, labels, split))
+        out.append(_stack(images, labels, split, root))
     return tuple(out)
 
 
