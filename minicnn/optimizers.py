@@ -105,8 +105,9 @@ class Optimizer:
         if self.global_clipnorm is not None and present:
             xp = get_array_module(present[0])
             norm = xp.sqrt(sum((g.astype(xp.float64) ** 2).sum() for g in present))
-            scale = min(1.0, self.global_clipnorm / max(float(norm), 1e-12))
-            grads = [None if g is None else g * scale for g in grads]
+            # min(1, clip / norm), computed where the gradients are: no wait for the GPU
+            scale = xp.minimum(1.0, self.global_clipnorm / xp.maximum(norm, 1e-12))
+            grads = [None if g is None else g * scale.astype(g.dtype) for g in grads]
         return grads
 
     def create_slots(self, w) -> dict:
@@ -147,8 +148,11 @@ class Optimizer:
 
 
 def _scale_to_norm(g, max_norm):
-    norm = float(get_array_module(g).sqrt((g * g).sum()))
-    return g * (max_norm / norm) if norm > max_norm else g
+    """g shrunk to L2 norm ``max_norm`` if it is longer: g · max_norm / max(|g|, max_norm),
+    computed where g is (no wait for the GPU to hand the norm to Python)."""
+    xp = get_array_module(g)
+    norm = xp.sqrt((g * g).sum())
+    return g * (g.dtype.type(max_norm) / xp.maximum(norm, g.dtype.type(max_norm)))
 
 
 class SGD(Optimizer):

@@ -8,7 +8,13 @@ import warnings
 
 import numpy as np
 
+from ..backend import get_array_module
 from .base import Callback
+
+# On the GPU, reading a loss into Python waits for the device to finish the
+# step: fit and TerminateOnNaN look at it every this many batches there (on the
+# CPU, after every batch).
+GPU_NAN_CHECK_EVERY = 50
 
 
 def _monitor_mode(monitor, mode):
@@ -138,10 +144,16 @@ class TerminateOnNaN(Callback):
     ``on_epoch_end`` (Keras runs them all, so a ``ModelCheckpoint`` would
     overwrite the last good file with the broken weights); ``History`` still
     records the epoch's NaN loss, and ``model.unfinished_epoch`` says where
-    training stopped (``fit``'s docstring).
+    training stopped (``fit``'s docstring). On the GPU it looks at every
+    ``GPU_NAN_CHECK_EVERY``-th batch only, so that a step never waits for the
+    device just to be checked.
     """
 
     def on_train_batch_end(self, batch, logs=None):
+        loss = getattr(logs, "batch_loss", None)
+        on_gpu = loss is not None and get_array_module(loss) is not np
+        if on_gpu and batch % GPU_NAN_CHECK_EVERY:
+            return  # fit's own check stops a NaN run the same way (models/training.py)
         if not batch_loss_is_finite(logs):
             print(f"Batch {batch}: invalid loss, terminating training")
             self.model.stop_training = True

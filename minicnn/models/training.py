@@ -21,6 +21,7 @@ import numpy as np
 from .. import backend, losses, optimizers
 from ..autograd import Tensor, no_grad
 from ..callbacks import CallbackList, History
+from ..callbacks.monitors import GPU_NAN_CHECK_EVERY
 from ..metrics import Mean
 from ..metrics import get as get_metric
 from ..ops import blas_on_one_thread
@@ -261,7 +262,7 @@ class Trainer:
                 self._record(loss, yb, pred, num_samples(xb))
                 loss = loss.data
                 logs = _LazyLogs(self.metrics, batch_loss=loss)
-            if backend.get_array_module(loss) is np or step % 50 == 0:
+            if backend.get_array_module(loss) is np or step % GPU_NAN_CHECK_EVERY == 0:
                 if not bool(np.isfinite(backend.to_numpy(loss))):
                     warn_nan(cb.epoch, step)
                     self.stop_training = True
