@@ -15,7 +15,8 @@ import time
 from .harness import TOLERANCE, TensorFlowMissing, keras_modules
 
 MODULES = ("test_layers", "test_stochastic_layers", "test_losses_metrics", "test_optimizers", "test_optimizer_options",
-           "test_models", "test_summary", "test_weights_interchange", "test_layers_transfer", "test_keras_files")
+           "test_models", "test_float32_training", "test_summary", "test_weights_interchange", "test_layers_transfer",
+           "test_keras_files")
 REPORT = pathlib.Path(__file__).with_name("REPORT.md")
 
 
