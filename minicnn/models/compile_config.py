@@ -4,7 +4,9 @@
      "loss": "sparse_categorical_crossentropy", "metrics": ["accuracy"], ...}
 
 The loss and metrics are written as they were given to ``compile`` (a name, or
-one of the built-in classes with its arguments); the optimizer with its
+one of the built-in classes with its arguments); for a model with several
+outputs, in the list or dict by output name they were given in, with the
+``loss_weights``, as Keras writes them. The optimizer is written with its
 current settings (a learning rate that ``ReduceLROnPlateau`` lowered is the
 lowered one). ``load_model(compile=True)`` compiles the new model with them.
 """
@@ -22,14 +24,24 @@ def compile_config(model) -> dict:
     given = getattr(model, "_compile_arguments", None)
     if not getattr(model, "_compiled", False) or given is None:
         return {}
-    metric_list = given.get("metrics")
     return {
         "optimizer": _entry("keras.optimizers", model.optimizer, model.optimizer.get_config(), "optimizer"),
-        "loss": _loss_entry(given.get("loss")),
-        "loss_weights": None,
-        "metrics": None if metric_list is None else [_metric_entry(m) for m in metric_list],
+        "loss": _each(given.get("loss"), _loss_entry),
+        "loss_weights": _each(given.get("loss_weights"), float),
+        "metrics": _each(given.get("metrics"), _metric_entry),
         "weighted_metrics": None, "run_eagerly": False, "steps_per_execution": 1, "jit_compile": False,
     }
+
+
+def _each(structure, entry):
+    """``entry`` of every leaf of a compile argument as given: a leaf, or a list or dict
+    (by output name) of leaves or of lists of leaves; None stays None. A dict with a
+    'class_name' is a leaf (a saved class entry), not a dict by output name."""
+    if isinstance(structure, dict) and "class_name" not in structure:
+        return {str(k): _each(v, entry) for k, v in structure.items()}
+    if isinstance(structure, (list, tuple)):
+        return [_each(v, entry) for v in structure]
+    return None if structure is None else entry(structure)
 
 
 def _entry(module, obj, config, what) -> dict:
@@ -64,15 +76,15 @@ def _metric_entry(metric):
 
 def compile_arguments(config: dict) -> dict:
     """``compile(**...)``'s arguments from a saved ``compile_config``."""
-    unsupported = {k: config[k] for k in ("loss_weights", "weighted_metrics") if config.get(k)}
-    if unsupported:
-        raise ValueError(f"compile_config: {unsupported} are not supported by minicnn; load with "
-                         "compile=False and compile the model yourself. Nothing was loaded.")
-    metric_list = config.get("metrics")
-    return {"optimizer": _object(config.get("optimizer"), optimizers, optimizers.Optimizer, "optimizer"),
-            "loss": _object(config.get("loss"), losses, losses.Loss, "loss"),
-            "metrics": None if metric_list is None else [_object(m, metrics, object, "metric")
-                                                         for m in _flat(metric_list)]}
+    if config.get("weighted_metrics"):
+        raise ValueError(f"compile_config: weighted_metrics {config['weighted_metrics']} are not supported by "
+                         "minicnn; load with compile=False and compile the model yourself. Nothing was loaded.")
+    arguments = {"optimizer": _object(config.get("optimizer"), optimizers, optimizers.Optimizer, "optimizer"),
+                 "loss": _each(config.get("loss"), lambda e: _object(e, losses, losses.Loss, "loss")),
+                 "metrics": _each(_flat(config.get("metrics")), lambda e: _object(e, metrics, object, "metric"))}
+    if config.get("loss_weights") is not None:  # compile() checks them against the model's outputs
+        arguments["loss_weights"] = config["loss_weights"]
+    return arguments
 
 
 def _flat(metric_list):

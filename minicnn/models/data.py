@@ -32,8 +32,9 @@ def num_samples(x) -> int:
 
 
 def take(x, index):
+    """Samples ``index`` of an array, or of each array of a list (None, an output's missing target, stays)."""
     if isinstance(x, (list, tuple)):
-        return [a[index] for a in x]
+        return [None if a is None else a[index] for a in x]
     return x[index]
 
 
@@ -68,26 +69,30 @@ def batch_size_or_default(batch_size, who: str) -> int:
     return int(batch_size)
 
 
-def validate_arrays(x, y, who: str):
-    """Clear errors for the most common data mistakes, before any computing."""
+def validate_arrays(x, y, who: str, output_names=None):
+    """Clear errors for the most common data mistakes, before any computing. With
+    ``output_names`` (several outputs) ``y`` is their list of targets, each checked."""
     if x is None:
         raise ValueError(f"{who}: x is required")
     for a in (x if isinstance(x, (list, tuple)) else [x]):
         if getattr(a, "ndim", 1) == 0:
             raise ValueError(f"{who}: x must be an array with a batch axis (samples first), got a scalar {a!r}")
-    if y is not None and getattr(y, "dtype", np.dtype(float)).kind in "USO":
-        raise ValueError(f"{who}: y must hold numbers, got {y.dtype} values such as {y.flat[0]!r}; map class "
-                         "names to integers first, e.g. names, y = np.unique(labels, return_inverse=True)")
     n = num_samples(x)
     if isinstance(x, (list, tuple)):
         for i, a in enumerate(x[1:], start=1):
             if len(a) != n:
                 raise ValueError(f"{who}: every input must have the same number of samples, got input 0 with "
                                  f"{n} and input {i} with {len(a)}.")
-    if y is not None and len(y) != n:
-        raise ValueError(
-            f"{who}: x and y must have the same number of samples, got x with {n} and y with {len(y)}."
-        )
+    for name, target in (zip(output_names, y) if output_names else [(None, y)]):
+        what = "y" if name is None else f"the target of output {name!r}"
+        if target is not None and getattr(target, "dtype", np.dtype(float)).kind in "USO":
+            raise ValueError(f"{who}: {what} must hold numbers, got {target.dtype} values such as "
+                             f"{target.flat[0]!r}; map class names to integers first, e.g. "
+                             "names, y = np.unique(labels, return_inverse=True)")
+        if target is not None and len(target) != n:
+            got = "y" if name is None else repr(name)
+            raise ValueError(f"{who}: x and {what} must have the same number of samples, got x with {n} and "
+                             f"{got} with {len(target)}.")
     if n == 0:
         raise ValueError(f"{who}: x is empty")
 
@@ -102,11 +107,18 @@ def as_array(a):
     return np.asarray(a)
 
 
-def checked_arrays(x, y, inputs, who: str):
+def checked_arrays(x, y, inputs, who: str, outputs=None):
     """``(x, y)`` as arrays, a dict of inputs arranged as a list (``arrange_inputs``),
-    checked (``validate_arrays``): what fit, evaluate and predict do with array data."""
-    x, y = as_array(arrange_inputs(x, inputs, who)), as_array(y)
-    validate_arrays(x, y, who)
+    checked (``validate_arrays``): what fit, evaluate and predict do with array data.
+    ``outputs`` (a model with several outputs: ``outputs.OutputLosses``) arranges
+    ``y`` as the list of one target per output."""
+    x = as_array(arrange_inputs(x, inputs, who))
+    if outputs is None or y is None:
+        y = as_array(y)
+        validate_arrays(x, y, who)
+        return x, y
+    y = [None if t is None else as_array(t) for t in outputs.targets(y, who)]
+    validate_arrays(x, y, who, outputs.names)
     return x, y
 
 

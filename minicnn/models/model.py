@@ -99,6 +99,13 @@ class Model(Trainer, Layer):
         return self._graph["outputs"] if self._graph else None
 
     @property
+    def output_names(self) -> list[str]:
+        """The names of the layers that produce the outputs, in output order (Keras'
+        ``output_names``): the keys of dicts of targets, losses and metrics."""
+        outs = self.outputs or []
+        return [t.name if t.node is None else t.node.layer.name for t in outs]
+
+    @property
     def input(self):
         ins = self.inputs
         if ins is None:

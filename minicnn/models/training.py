@@ -10,6 +10,9 @@ data)``, ``test_step(self, data)`` or ``predict_step(self, data)`` (``data``
 is ``(x, y)`` or ``(x, y, sample_weight)``; the first two return the logs),
 using ``compute_loss`` and ``self.metrics``; ``fit``/``evaluate``/``predict``
 then call them for every batch.
+
+A model with several outputs gets a loss (and weight, and metrics) for each
+output, and its targets as a list or dict: ``outputs.py``.
 """
 from __future__ import annotations
 
@@ -29,6 +32,8 @@ from . import weights_file
 from .data import (ArrayBatches, batch_size_or_default, batch_source, checked_arrays, num_samples, sample_weights,
                    take, unpack_x_y_sample_weight)
 from .gpu import on_device
+from .logs import LazyLogs, as_floats, in_keras_order
+from .outputs import OutputLosses, single_output_loss
 
 
 class Trainer:
@@ -43,22 +48,34 @@ class Trainer:
         self.history = None
         self._compiled = False
         self._loss_tracker = Mean("loss")
+        self._output_losses = None  # an OutputLosses for a model with several outputs
 
-    def compile(self, optimizer="rmsprop", loss=None, metrics=None, **kwargs):
-        """Choose optimizer, loss and metrics (strings or objects)."""
+    def compile(self, optimizer="rmsprop", loss=None, metrics=None, loss_weights=None, **kwargs):
+        """Choose optimizer, loss and metrics (strings or objects); for a model with
+        several outputs, a loss, weight and metrics per output (``outputs.py``)."""
         if kwargs:
             raise TypeError(f"compile() got unexpected keyword argument(s): {sorted(kwargs)}")
         if loss is None:
             raise ValueError("compile() needs a loss, e.g. loss='sparse_categorical_crossentropy'")
+        names = self.output_names if self.outputs else []
+        if len(names) > 1:
+            heads = OutputLosses(self.name, names, loss, loss_weights, metrics)
+            self.loss, self.compiled_metrics = heads.losses, [m for _, m in heads.metrics]
+        else:
+            heads = None
+            self.loss = losses.get(single_output_loss(self.name, names, loss, loss_weights))
+            self.compiled_metrics = [get_metric(m, self.loss) for m in (metrics or [])]
         self.optimizer = optimizers.get(optimizer)
-        self.loss = losses.get(loss)
-        self.compiled_metrics = [get_metric(m, self.loss) for m in (metrics or [])]
+        self._output_losses = heads
         self._compiled = True
 
     @property
     def metrics(self) -> list:
-        """The running means of the epoch in progress: the loss, then the compiled metrics (as Keras)."""
-        return [self._loss_tracker, *self.compiled_metrics]
+        """The running means of the epoch in progress: the loss, each output's loss (several
+        outputs), then the compiled metrics."""
+        if self._output_losses is None:
+            return [self._loss_tracker, *self.compiled_metrics]
+        return [self._loss_tracker, *self._output_losses.trackers, *self.compiled_metrics]
 
     def reset_metrics(self) -> None:
         for m in self.metrics:
@@ -85,8 +102,14 @@ class Trainer:
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
         """The compiled loss of ``y_pred`` against ``y``, plus the layers' own
-        losses (weight regularizers, ``add_loss``): what ``backward()`` starts from."""
-        loss = self.loss(y, y_pred) if sample_weight is None else self.loss(y, y_pred, sample_weight)
+        losses (weight regularizers, ``add_loss``): what ``backward()`` starts from.
+        With several outputs, Σ wᵢ·lossᵢ, each lossᵢ added to its tracker (as Keras)."""
+        if self._output_losses is not None:
+            loss = self._output_losses(y, y_pred, sample_weight)
+        elif sample_weight is None:
+            loss = self.loss(y, y_pred)
+        else:
+            loss = self.loss(y, y_pred, sample_weight)
         for penalty in self.losses:
             loss = loss + penalty
         return loss
@@ -94,6 +117,9 @@ class Trainer:
     def _record(self, loss, y, pred, n):
         """Add one batch to the running loss (weighted by its ``n`` samples) and metrics."""
         self._loss_tracker.update_state(loss.data, n)
+        if self._output_losses is not None:
+            self._output_losses.update_metrics(y, pred)
+            return
         for m in self.compiled_metrics:
             m.update_state(y, pred.data)
 
@@ -133,11 +159,23 @@ class Trainer:
     def train_on_batch(self, x, y=None, sample_weight=None, return_dict=False):
         """One update on one batch, metrics reset first (as Keras); returns the loss (and metrics)."""
         self._require_compiled("train_on_batch")
-        x, y = checked_arrays(x, y, self.inputs, "train_on_batch")
+        x, y = self._checked_arrays(x, y, "train_on_batch")
         self.reset_metrics()
         logs = self.train_step((x, y) if sample_weight is None else (x, y, sample_weight))
         logs = {k: float(v) for k, v in logs.items()}
-        return logs if return_dict else (logs["loss"] if len(logs) == 1 else list(logs.values()))
+        return logs if return_dict else self._in_keras_order(logs)
+
+    def _checked_arrays(self, x, y, who):
+        """``checked_arrays`` for this model's inputs, and its outputs' targets arranged as a list."""
+        return checked_arrays(x, y, self.inputs, who, self._output_losses)
+
+    def _in_keras_order(self, logs):
+        """The logs as ``evaluate`` returns them (Keras' order): the loss, each output's loss,
+        a single output's metrics in compile order, then every other entry by name (the
+        '{output}_{metric}' ones of several outputs); one value alone is a number."""
+        heads = self._output_losses
+        return in_keras_order(logs, ["loss", *(m.name for m in self.compiled_metrics)] if heads is None
+                              else heads.log_order())
 
     # -- fit -------------------------------------------------------------------------
     def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=None,
@@ -214,17 +252,21 @@ class Trainer:
                 raise ValueError("fit: with a stream of batches, give sample weights as (x, y, sample_weight) "
                                  "batches; sample_weight= and class_weight= go with arrays")
         else:
-            x, y = checked_arrays(x, y, self.inputs, "fit")
+            x, y = self._checked_arrays(x, y, "fit")
             if y is None:
                 raise ValueError("fit: y is required when x is an array")
+            if class_weight is not None and self._output_losses is not None:
+                raise ValueError(f"fit: class_weight is only supported for a model with a single output (as "
+                                 f"Keras); model '{self.name}' has outputs {self._output_losses.names}. Weight "
+                                 "the samples with sample_weight instead")
             weights = sample_weights(y, sample_weight, class_weight, num_samples(x), "fit")
             if validation_split and validation_data is None:
                 n = num_samples(x)
                 split_at = int(math.floor(n * (1.0 - validation_split)))
                 if split_at in (0, n):
                     raise ValueError(f"fit: validation_split={validation_split} leaves an empty set for {n} samples")
-                validation_data = (take(x, slice(split_at, None)), y[split_at:])
-                x, y = take(x, slice(0, split_at)), y[:split_at]
+                validation_data = (take(x, slice(split_at, None)), take(y, slice(split_at, None)))
+                x, y = take(x, slice(0, split_at)), take(y, slice(0, split_at))
                 weights = None if weights is None else weights[:split_at]
             self._check_labels_once(y)
             train = ArrayBatches(x, y, batch_size or 32, shuffle=bool(shuffle), sample_weight=weights)
@@ -232,14 +274,17 @@ class Trainer:
         if validation_data is not None:
             val = batch_source(validation_data, validation_steps)
             if val is None:
-                vx, vy = checked_arrays(validation_data[0], validation_data[1], self.inputs, "fit (validation_data)")
+                vx, vy = self._checked_arrays(validation_data[0], validation_data[1], "fit (validation_data)")
                 val = ArrayBatches(vx, vy, batch_size or 32)
         return train, val
 
     def _check_labels_once(self, y):
         """Check host labels against the loss before training (device labels are not read per step)."""
-        check = getattr(self.loss, "check_labels", None)
         shape = getattr(self, "_output_shape", None)
+        if self._output_losses is not None:
+            self._output_losses.check_labels(y, shape)
+            return
+        check = getattr(self.loss, "check_labels", None)
         if check is not None and isinstance(y, np.ndarray) and isinstance(shape, tuple) and shape[-1]:
             check(y, shape[-1])
 
@@ -261,7 +306,7 @@ class Trainer:
                 loss, pred = self._train_batch(xb, yb, weights[0]) if weights else train_batch(xb, yb)
                 self._record(loss, yb, pred, num_samples(xb))
                 loss = loss.data
-                logs = _LazyLogs(self.metrics, batch_loss=loss)
+                logs = LazyLogs(self.metrics, batch_loss=loss)
             if backend.get_array_module(loss) is np or step % GPU_NAN_CHECK_EVERY == 0:
                 if not bool(np.isfinite(backend.to_numpy(loss))):
                     warn_nan(cb.epoch, step)
@@ -272,7 +317,7 @@ class Trainer:
                     self.unfinished_epoch = {"reason": "nan_loss", "epoch": cb.epoch, "batch": step}
                 break
         # the epoch's logs: what a custom train_step returned last (as Keras), else the running means
-        return _as_floats(logs) if custom_step else dict(_LazyLogs(self.metrics).resolve())
+        return as_floats(logs) if custom_step else dict(LazyLogs(self.metrics).resolve())
 
     # -- evaluate / predict ------------------------------------------------------------
     def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", return_dict=False, steps=None,
@@ -283,16 +328,13 @@ class Trainer:
         self._require_compiled("evaluate")
         batches = batch_source(x, steps)
         if batches is None:
-            x, y = checked_arrays(x, y, self.inputs, "evaluate")
+            x, y = self._checked_arrays(x, y, "evaluate")
             weights = sample_weights(y, sample_weight, None, num_samples(x), "evaluate")
             batches = ArrayBatches(x, y, batch_size_or_default(batch_size, "evaluate"), sample_weight=weights)
         logs = self._evaluate_batches(batches)
         if _verbosity(verbose):
             print(" - ".join(f"{k}: {v:.4f}" for k, v in sorted(logs.items())))
-        if return_dict:
-            return logs
-        values = [logs["loss"]] + [logs[m.name] for m in self.compiled_metrics]
-        return values[0] if len(values) == 1 else values
+        return logs if return_dict else self._in_keras_order(logs)
 
     def _evaluate_batches(self, batches) -> dict:
         self.reset_metrics()
@@ -304,7 +346,7 @@ class Trainer:
                     logs = self.test_step((xb, yb, *weights))
                 else:
                     self._test_batch(xb, yb, weights[0] if weights else None)
-        return _as_floats(logs) if custom_step else dict(_LazyLogs(self.metrics).resolve())
+        return as_floats(logs) if custom_step else dict(LazyLogs(self.metrics).resolve())
 
     def predict(self, x, batch_size=None, verbose=0, return_numpy=True, steps=None):
         """Model outputs for ``x`` (arrays or a stream of batches), batched, in
@@ -329,7 +371,8 @@ class Trainer:
     def predict_on_batch(self, x):
         x, _ = checked_arrays(x, None, self.inputs, "predict_on_batch")
         with no_grad(), blas_on_one_thread():
-            return backend.to_numpy(self(x, training=False).data)
+            out = self(x, training=False)
+        return [backend.to_numpy(o.data) for o in out] if isinstance(out, list) else backend.to_numpy(out.data)
 
     def test_on_batch(self, x, y, return_dict=False):
         self._require_compiled("test_on_batch")
@@ -347,11 +390,6 @@ class Trainer:
         weights_file.load_weights(self, filepath, allow_nonfinite=allow_nonfinite)
 
 
-def _as_floats(logs) -> dict:
-    """A custom step's logs as plain numbers (values may be Tensors or device scalars)."""
-    return {k: float(backend.to_numpy(v.data if isinstance(v, Tensor) else v)) for k, v in logs.items()}
-
-
 def _concat(arrays):
     xp = backend.get_array_module(*arrays)
     return xp.concatenate(arrays, axis=0) if arrays else np.zeros((0,))
@@ -361,43 +399,6 @@ def _verbosity(verbose) -> int:
     if verbose == "auto":
         return 1
     return int(verbose)
-
-
-class _LazyLogs(dict):
-    """Epoch logs whose values are read from the device only when asked for.
-
-    On a GPU, turning a running loss into a Python float forces a wait for the
-    device; callbacks that only need the values now and then stay cheap.
-    """
-
-    def __init__(self, metrics, batch_loss=None):
-        super().__init__()
-        self._sources = {m.name: m for m in metrics}
-        self.batch_loss = batch_loss
-
-    def resolve(self) -> dict:
-        return {name: src.result() for name, src in self._sources.items()}
-
-    def __getitem__(self, key):
-        return self._sources[key].result()
-
-    def get(self, key, default=None):
-        return self[key] if key in self._sources else default
-
-    def __contains__(self, key):
-        return key in self._sources
-
-    def keys(self):
-        return self._sources.keys()
-
-    def items(self):
-        return self.resolve().items()
-
-    def __iter__(self):
-        return iter(self._sources)
-
-    def __len__(self):
-        return len(self._sources)
 
 
 def warn_nan(epoch, step):

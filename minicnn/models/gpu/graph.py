@@ -49,8 +49,9 @@ class NotCapturable(RuntimeError):
 
 def train_step_function(model):
     """The step ``fit`` calls on the GPU: a (cached) ``CapturedTrainStep`` with
-    ``MINICNN_CUDA_GRAPH=1``, the eager ``model._train_batch`` otherwise."""
-    if os.environ.get("MINICNN_CUDA_GRAPH", "0") != "1":
+    ``MINICNN_CUDA_GRAPH=1``, the eager ``model._train_batch`` otherwise. A model with
+    several outputs trains eagerly: their list of targets has no one static buffer."""
+    if os.environ.get("MINICNN_CUDA_GRAPH", "0") != "1" or getattr(model, "_output_losses", None) is not None:
         return model._train_batch
     step = getattr(model, "_cuda_graph_step", None)
     if step is None or step.optimizer is not model.optimizer:

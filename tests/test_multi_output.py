@@ -1,0 +1,259 @@
+"""Models with several outputs train with a loss each, as in Keras.
+
+The same two-output functional model (a softmax head 'cls', a linear head
+'reg') is built in minicnn and in Keras from the same weights and trained on
+the same batches (SGD, no shuffling): every log of every epoch (the weighted
+total 'loss', 'cls_loss', 'reg_loss', 'cls_accuracy', 'reg_mae'), the trained
+weights, evaluate's list (Keras' order) and predict's list agree to float32
+rounding, with the targets, losses, loss weights and metrics given as lists or
+dicts by output name, and with sample weights.
+"""
+import numpy as np
+import pytest
+
+import minicnn as mc
+from minicnn.io import checkpoint
+from minicnn.models import load_model
+
+keras = pytest.importorskip("keras")
+
+RNG = np.random.default_rng(0)
+X = RNG.standard_normal((24, 5)).astype("float32")
+YC = RNG.integers(0, 3, 24)
+YR = RNG.standard_normal((24, 2)).astype("float32")
+SW = RNG.uniform(0.2, 2.0, 24)
+
+
+def two_output_model(lib, outputs=("cls", "reg")):
+    x = lib.Input((5,), name="x")
+    hidden = lib.layers.Dense(6, activation="relu")(x)
+    heads = {"cls": lib.layers.Dense(3, activation="softmax", name="cls")(hidden),
+             "reg": lib.layers.Dense(2, name="reg")(hidden),
+             "aux": lib.layers.Dense(2, name="aux")(hidden)}
+    return lib.Model(x, [heads[name] for name in outputs])
+
+
+def compiled_pair(**compile_args):
+    theirs = two_output_model(keras)
+    ours = two_output_model(mc)
+    ours.set_weights(theirs.get_weights())
+    theirs.compile(optimizer=keras.optimizers.SGD(0.1), jit_compile=False, **compile_args)
+    ours.compile(optimizer=mc.optimizers.SGD(0.1), **compile_args)
+    return ours, theirs
+
+
+def assert_trained_alike(ours, theirs, h_ours, h_theirs, keys):
+    assert set(h_ours.history) == set(h_theirs.history) == keys
+    for key in keys:
+        np.testing.assert_allclose(h_ours.history[key], h_theirs.history[key], rtol=2e-6, atol=1e-7, err_msg=key)
+    for a, b in zip(ours.get_weights(), theirs.get_weights(), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_lists_of_losses_weights_and_metrics_train_like_keras():
+    args = dict(loss=["sparse_categorical_crossentropy", "mse"], loss_weights=[1.0, 0.5],
+                metrics=[["accuracy"], ["mae"]])
+    ours, theirs = compiled_pair(**args)
+    fit = dict(batch_size=8, epochs=3, shuffle=False, verbose=0)
+    h_ours, h_theirs = ours.fit(X, [YC, YR], **fit), theirs.fit(X, [YC, YR], **fit)
+    assert_trained_alike(ours, theirs, h_ours, h_theirs, {"loss", "cls_loss", "reg_loss", "cls_accuracy", "reg_mae"})
+    # the total is the weighted sum of the per-output losses (each epoch's running means)
+    h = h_ours.history
+    np.testing.assert_allclose(h["loss"], np.add(h["cls_loss"], np.multiply(0.5, h["reg_loss"])), rtol=1e-6)
+    # evaluate: [loss, cls_loss, reg_loss, cls_accuracy, reg_mae], Keras' order
+    mine, want = ours.evaluate(X, [YC, YR], verbose=0), theirs.evaluate(X, [YC, YR], verbose=0)
+    assert len(mine) == 5
+    np.testing.assert_allclose(mine, want, rtol=1e-5, atol=1e-7)
+    assert list(ours.evaluate(X, [YC, YR], verbose=0, return_dict=True)) == [m.name for m in ours.metrics]
+    # predict returns one array per output, in output order
+    got = ours.predict(X)
+    assert isinstance(got, list) and [a.shape for a in got] == [(24, 3), (24, 2)]
+    for a, b in zip(got, theirs.predict(X, verbose=0), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    for a, b in zip(ours.predict_on_batch(X[:4]), got, strict=True):
+        np.testing.assert_allclose(a, b[:4], rtol=1e-6)
+
+
+def test_dicts_by_output_name_and_sample_weights_train_like_keras():
+    args = dict(loss={"reg": "mae", "cls": "sparse_categorical_crossentropy"}, loss_weights={"cls": 2.0, "reg": 0.25},
+                metrics={"cls": "accuracy"})
+    ours, theirs = compiled_pair(**args)
+    fit = dict(batch_size=8, epochs=3, shuffle=False, verbose=0, sample_weight=SW)
+    h_ours, h_theirs = ours.fit(X, {"reg": YR, "cls": YC}, **fit), theirs.fit(X, [YC, YR], **fit)
+    assert_trained_alike(ours, theirs, h_ours, h_theirs, {"loss", "cls_loss", "reg_loss", "cls_accuracy"})
+    np.testing.assert_allclose(ours.evaluate(X, {"cls": YC, "reg": YR}, sample_weight=SW, verbose=0),
+                               theirs.evaluate(X, [YC, YR], sample_weight=SW, verbose=0), rtol=1e-5, atol=1e-7)
+
+
+def test_one_loss_for_every_output_and_metrics_listed_by_name_like_keras():
+    """A single loss applies to each output; evaluate lists the metrics by name, as Keras does
+    (here output 'reg' comes first, yet 'aux_mae' is listed before 'reg_mae')."""
+    theirs = two_output_model(keras, ("reg", "aux"))
+    ours = two_output_model(mc, ("reg", "aux"))
+    ours.set_weights(theirs.get_weights())
+    args = dict(loss="mse", metrics=["mae", ["mae", "mse"]])
+    theirs.compile(optimizer=keras.optimizers.SGD(0.1), jit_compile=False, **args)
+    ours.compile(optimizer=mc.optimizers.SGD(0.1), **args)
+    y_aux = YR[:, ::-1] * 2
+    fit = dict(batch_size=6, epochs=2, shuffle=False, verbose=0, validation_split=0.25)  # full batches: see below
+    h_ours, h_theirs = ours.fit(X, [YR, y_aux], **fit), theirs.fit(X, [YR, y_aux], **fit)
+    names = {"loss", "reg_loss", "aux_loss", "reg_mae", "aux_mae", "aux_mse"}
+    assert_trained_alike(ours, theirs, h_ours, h_theirs, names | {f"val_{n}" for n in names})
+    mine, want = ours.evaluate(X, (YR, y_aux), verbose=0), theirs.evaluate(X, [YR, y_aux], verbose=0)
+    np.testing.assert_allclose(mine, want, rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(mine[3], ours.evaluate(X, [YR, y_aux], verbose=0, return_dict=True)["aux_mae"])
+
+
+def test_each_outputs_loss_is_weighted_by_batch_size_so_the_losses_add_up():
+    """A smaller last batch counts by its size in every running loss, so 'loss' is exactly
+    Σ wᵢ·'{output}_loss'. Keras on TensorFlow averages each output's loss over the batches
+    unweighted (inside its traced step the batch size is unknown), so there the per-output
+    losses of an epoch with a smaller last batch do not add up to its 'loss'."""
+    model = two_output_model(mc)
+    model.compile(optimizer=mc.optimizers.SGD(0.1), loss=["sparse_categorical_crossentropy", "mse"],
+                  loss_weights=[1.0, 0.5])
+    h = model.fit(X[:18], [YC[:18], YR[:18]], batch_size=8, epochs=2, shuffle=False, verbose=0).history
+    np.testing.assert_allclose(h["loss"], np.add(h["cls_loss"], np.multiply(0.5, h["reg_loss"])), rtol=1e-6)
+
+
+@pytest.mark.filterwarnings("ignore:Gradients do not exist:UserWarning")  # Keras' note on the untrained head
+def test_an_output_without_a_loss_is_not_trained_like_keras():
+    ours, theirs = compiled_pair(loss=["sparse_categorical_crossentropy", None])
+    fit = dict(batch_size=8, epochs=2, shuffle=False, verbose=0)
+    reg_before = ours.get_layer("reg").get_weights()
+    h_ours, h_theirs = ours.fit(X, [YC, None], **fit), theirs.fit(X, [YC, YR], **fit)
+    assert_trained_alike(ours, theirs, h_ours, h_theirs, {"loss"})  # one loss: no per-output entries, as Keras
+    for a, b in zip(ours.get_layer("reg").get_weights(), reg_before, strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_mismatched_structures_are_clear_errors_naming_the_outputs():
+    three = two_output_model(mc, ("cls", "reg", "aux"))
+    with pytest.raises(ValueError, match=r"model '\w+' has 3 outputs \['cls', 'reg', 'aux'\], so loss must be a "
+                                         r"list of 3 \(one per output, in that order\) or a dict by output name; "
+                                         r"got a list of 2"):
+        three.compile(loss=["sparse_categorical_crossentropy", "mse"])
+    with pytest.raises(ValueError, match=r"loss_weights must be a list of 3 .*got a list of 2"):
+        three.compile(loss="mse", loss_weights=[1.0, 0.5])
+    with pytest.raises(ValueError, match=r"loss's keys must be the output names \['cls', 'reg', 'aux'\] of model "
+                                         r"'\w+'; missing \['aux'\], unexpected \['out'\]"):
+        three.compile(loss={"cls": "mse", "reg": "mse", "out": "mse"})
+    with pytest.raises(ValueError, match=r"so metrics must be a list with one entry per output .* got \['mae'\]"):
+        three.compile(loss="mse", metrics=["mae"])  # as in Keras: a flat list must have one entry per output
+    with pytest.raises(ValueError, match=r"metrics' keys must be output names .*; unexpected \['out'\]"):
+        three.compile(loss="mse", metrics={"out": "mae"})
+    with pytest.raises(ValueError, match="the loss weight of output 'reg' must be a number, got 'x'"):
+        three.compile(loss="mse", loss_weights={"cls": 1.0, "reg": "x", "aux": 1.0})
+    three.compile(optimizer="sgd", loss=["sparse_categorical_crossentropy", "mse", "mse"])
+    with pytest.raises(ValueError, match=r"fit: model '\w+' has 3 outputs \['cls', 'reg', 'aux'\], so y must be "
+                                         r"a list of 3 target arrays .* got a list of 2"):
+        three.fit(X, [YC, YR], verbose=0)
+    with pytest.raises(ValueError, match=r"evaluate: model .* got an array of shape \(24,\)"):
+        three.evaluate(X, YC, verbose=0)
+    with pytest.raises(ValueError, match=r"fit: the targets' keys must be the output names \['cls', 'reg', 'aux'\] "
+                                         r"of model '\w+'; missing \['aux'\], unexpected \['other'\]"):
+        three.fit(X, {"cls": YC, "reg": YR, "other": YR}, verbose=0)
+    with pytest.raises(ValueError, match=r"fit: x and the target of output 'reg' must have the same number of "
+                                         r"samples, got x with 24 and 'reg' with 20"):
+        three.fit(X, [YC, YR[:20], YR], verbose=0)
+    with pytest.raises(ValueError, match=r"fit: class_weight is only supported for a model with a single output"):
+        three.fit(X, [YC, YR, YR], class_weight={0: 1.0, 1: 2.0, 2: 1.0}, verbose=0)
+    with pytest.raises(ValueError, match=r"output 'cls' of model '\w+': sparse_categorical_crossentropy: labels "
+                                         r"must be in \[0, 3\)"):
+        three.fit(X, [YC + 3, YR, YR], verbose=0)
+    with pytest.raises(ValueError, match=r"output 'reg' of model '\w+': mean_squared_error: y_true has shape "
+                                         r"\(8, 3\) but y_pred has shape \(8, 2\)"):
+        three.fit(iter([(X[:8], [YC[:8], np.zeros((8, 3)), YR[:8]])]), epochs=1, verbose=0)
+
+
+def test_a_single_output_model_keeps_its_names_and_refuses_what_needs_several_outputs():
+    model = mc.Sequential([mc.Input((5,)), mc.layers.Dense(3, activation="softmax", name="cls")])
+    model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    assert model._output_losses is None  # the single-output path (and the GPU's captured step) as before
+    assert set(model.fit(X, YC, epochs=1, verbose=0).history) == {"loss", "accuracy"}
+    loss, accuracy = model.evaluate(X, YC, verbose=0)
+    model.compile(optimizer="sgd", loss={model.output_names[0]: "sparse_categorical_crossentropy"},
+                  metrics=["accuracy"])  # a dict or list of one loss is that loss, as in Keras
+    assert model.evaluate(X, YC, verbose=0) == [loss, accuracy]
+    with pytest.raises(ValueError, match=r"compile\(\): loss_weights needs a functional model with several outputs"):
+        model.compile(loss="mse", loss_weights=[0.5])
+    with pytest.raises(ValueError, match=r"a list of losses needs .* has one output named 'cls': give its loss alone"):
+        model.compile(loss=["mse", "mse"])
+
+
+def test_metric_objects_are_copied_named_per_output_and_repeated_names_numbered():
+    given = mc.metrics.MeanAbsoluteError(name="err")
+    model = two_output_model(mc)
+    model.compile(optimizer="sgd", loss=["sparse_categorical_crossentropy", "mse"],
+                  metrics={"reg": [given, "mae", "mae"]})
+    assert [m.name for m in model.metrics] == ["loss", "cls_loss", "reg_loss", "reg_err", "reg_mae", "reg_mae_1"]
+    logs = model.fit(X, [YC, YR], epochs=1, verbose=0).history
+    assert given.name == "err" and given.count == 0  # the user's object is not the model's counter
+    assert logs["reg_err"] == logs["reg_mae"] == logs["reg_mae_1"]
+
+
+def test_a_custom_train_step_and_a_stream_of_dict_targets():
+    seen = []
+
+    class Stepper(mc.Model):
+        def train_step(self, data):
+            seen.append(type(data[1]).__name__)
+            return super().train_step(data)
+
+    def build(cls):
+        model = cls(*_graph())
+        model.compile(optimizer=mc.optimizers.SGD(0.1), loss=["sparse_categorical_crossentropy", "mse"],
+                      metrics=[["accuracy"], None])
+        return model
+
+    def _graph():
+        reference = two_output_model(mc)
+        return reference.inputs[0], reference.outputs
+
+    custom, built_in = build(Stepper), build(mc.Model)
+    built_in.set_weights(custom.get_weights())
+    stream = ((X[i:i + 8], {"cls": YC[i:i + 8], "reg": YR[i:i + 8]}) for i in range(0, 24, 8))
+    h1 = custom.fit(stream, epochs=1, verbose=0).history
+    h2 = built_in.fit(X, [YC, YR], batch_size=8, epochs=1, shuffle=False, verbose=0).history
+    assert seen == ["dict"] * 3
+    assert h1.keys() == h2.keys() == {"loss", "cls_loss", "reg_loss", "cls_accuracy"}
+    for key in h1:
+        np.testing.assert_allclose(h1[key], h2[key], rtol=1e-6)
+
+
+def test_a_mid_epoch_checkpoint_keeps_each_outputs_running_loss(tmp_path):
+    def build():
+        model = two_output_model(mc)
+        model.compile(optimizer="sgd", loss=["sparse_categorical_crossentropy", "mse"], metrics=[["accuracy"], []])
+        return model
+
+    model = build()
+    model.fit(X[:8], [YC[:8], YR[:8]], epochs=1, verbose=0)  # the running means after one batch
+    want = {m.name: m.result() for m in model.metrics}
+    checkpoint.save_checkpoint(tmp_path / "c.npz", model, epoch=0, step=1, epoch_rng_state=mc.random.get_state())
+    resumed = build()
+    header = checkpoint.restore_checkpoint(tmp_path / "c.npz", resumed)
+    checkpoint.set_running_metrics(resumed, header["running_metric_state"])
+    assert {m.name: m.result() for m in resumed.metrics} == want
+    assert want["cls_loss"] > 0 and want["reg_loss"] > 0
+
+
+def test_keras_files_keep_the_per_output_compile_settings(tmp_path):
+    ours, theirs = compiled_pair(loss={"cls": "sparse_categorical_crossentropy", "reg": mc.losses.MeanSquaredError()},
+                                 loss_weights=[1.0, 0.5], metrics={"cls": ["accuracy"]})
+    ours.save(tmp_path / "ours.keras")
+    theirs = keras.models.load_model(tmp_path / "ours.keras")  # Keras reads minicnn's per-output settings
+    assert theirs.loss["cls"] == "sparse_categorical_crossentropy"
+    again = load_model(tmp_path / "ours.keras")
+    assert again._output_losses.weights == [1.0, 0.5]
+    np.testing.assert_allclose(again.evaluate(X, [YC, YR], verbose=0), ours.evaluate(X, [YC, YR], verbose=0))
+    np.testing.assert_allclose(theirs.evaluate(X, [YC, YR], verbose=0), ours.evaluate(X, [YC, YR], verbose=0),
+                               rtol=1e-5)
+    keras_made = two_output_model(keras)
+    keras_made.compile(loss=["sparse_categorical_crossentropy", "mae"], loss_weights={"cls": 0.5, "reg": 2.0},
+                       metrics=[["accuracy"], ["mse"]])
+    keras_made.save(tmp_path / "keras.keras")
+    loaded = load_model(tmp_path / "keras.keras")
+    assert [m.name for m in loaded.metrics] == ["loss", "cls_loss", "reg_loss", "cls_accuracy", "reg_mse"]
+    np.testing.assert_allclose(loaded.evaluate(X, [YC, YR], verbose=0), keras_made.evaluate(X, [YC, YR], verbose=0),
+                               rtol=1e-5, atol=1e-7)
