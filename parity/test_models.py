@@ -13,6 +13,11 @@ and noisy into a full step of size lr in whichever direction the noise points;
 after 20 steps the float32 weights differ by ~1e-3 relative although the
 arithmetic is the same (float64 agrees to 1e-14). Adam's betas are 0.875 and
 1 - 2**-10 because Keras rounds them to float32 (see DIFFERENCES.md).
+
+A two-output functional model (softmax 'cls', linear 'reg') trains with a loss,
+a loss weight and metrics per output, dict targets and sample weights (SGD,
+float64, full batches): each per-output log of each epoch, evaluate's list in
+Keras' order and the trained weights must agree to 1e-9.
 """
 from __future__ import annotations
 
@@ -64,8 +69,45 @@ def _predict_and_train(stats, m_model, k_model, x, y, dtype, loss, loss_kwargs):
         stats.compare(f"weight {i} after {EPOCHS * BATCHES} steps", a, b, dtype, "steps")
 
 
+def _two_output_model(lib):
+    x = lib.Input((6,), name="x")
+    hidden = lib.layers.Dense(8, activation="relu")(x)
+    return lib.Model(x, [lib.layers.Dense(4, activation="softmax", name="cls")(hidden),
+                         lib.layers.Dense(2, name="reg")(hidden)])
+
+
+def _two_output_check(seed, stats):
+    """A loss, weight and metrics per output, the targets as a dict, sample weights: every
+    log of every epoch, evaluate's list (Keras' order) and the trained weights (float64)."""
+    keras, _ = keras_modules()
+    rng = np.random.default_rng(seed)
+    n = BATCHES * BATCH_SIZE
+    x, y_cls, y_reg, weights = (rng.standard_normal((n, 6)), rng.integers(0, 4, n), rng.standard_normal((n, 2)),
+                                rng.uniform(0.2, 2.0, n))
+    args = {"loss": {"cls": "sparse_categorical_crossentropy", "reg": "mse"}, "loss_weights": {"cls": 1.0, "reg": 0.5},
+            "metrics": {"cls": ["accuracy"], "reg": ["mae"]}}
+    fit = {"batch_size": BATCH_SIZE, "epochs": EPOCHS, "shuffle": False, "verbose": 0, "sample_weight": weights}
+    with floatx("float64"):
+        m_model, k_model = _two_output_model(mc), _two_output_model(keras)
+        m_model.set_weights(k_model.get_weights())
+        k_model.compile(optimizer=keras.optimizers.SGD(0.05), jit_compile=False, **args)
+        m_model.compile(optimizer=mc.optimizers.SGD(0.05), **args)
+        k_hist = k_model.fit(x, [y_cls, y_reg], **fit).history
+        m_hist = m_model.fit(x, {"cls": y_cls, "reg": y_reg}, **fit).history
+        stats.equal("history keys", sorted(m_hist), sorted(k_hist))
+        for key in sorted(k_hist):
+            stats.compare(f"{key} history (per epoch)", m_hist[key], k_hist[key], "float64")
+        stats.compare("evaluate list [loss, cls_loss, reg_loss, cls_accuracy, reg_mae]",
+                      m_model.evaluate(x, [y_cls, y_reg], verbose=0), k_model.evaluate(x, [y_cls, y_reg], verbose=0),
+                      "float64")
+        for i, (a, b) in enumerate(zip(m_model.get_weights(), k_model.get_weights())):
+            stats.compare(f"weight {i} after {EPOCHS * BATCHES} steps", a, b, "float64", "steps")
+
+
 ROWS = [Row("models", f"{label}: predict (float32, float64), {EPOCHS * BATCHES} Adam steps (float64)",
             _model_check(label), [0]) for label in MODELS]
+ROWS.append(Row("models", f"two outputs, a loss/weight/metrics each, sample weights: {EPOCHS * BATCHES} SGD steps "
+                "(float64)", _two_output_check, [0, 1]))
 
 
 @pytest.mark.parametrize("row", ROWS, ids=lambda r: r.id)
