@@ -180,6 +180,14 @@ def test_a_single_output_model_keeps_its_names_and_refuses_what_needs_several_ou
     with pytest.raises(ValueError, match=r"a list of losses needs .* has one output named 'cls': give its loss alone"):
         model.compile(loss=["mse", "mse"])
 
+    class Subclassed(mc.Model):
+        def call(self, x):
+            return x
+
+    with pytest.raises(ValueError, match=r"a dict of losses needs .* 'subclassed' has no named outputs \(it is "
+                                         r"subclassed\): give its loss alone"):
+        Subclassed(name="subclassed").compile(loss={"a": "mse", "b": "mse"})
+
 
 def test_metric_objects_are_copied_named_per_output_and_repeated_names_numbered():
     given = mc.metrics.MeanAbsoluteError(name="err")

@@ -187,15 +187,16 @@ def single_output_loss(model_name, output_names, loss, loss_weights):
     """The loss of a one-output model: a list/dict of one is that loss; anything else
     that only makes sense for several outputs is a clear error."""
     many = "needs a functional model with several outputs (it names them)"
+    has = (f"has one output named {output_names[0]!r}" if output_names
+           else "has no named outputs (it is subclassed)")
     if loss_weights is not None:
-        raise ValueError(f"compile(): loss_weights {many}; model '{model_name}' has one output: leave "
-                         "loss_weights out (scale the loss itself to weigh it against the layers' own losses)")
+        raise ValueError(f"compile(): loss_weights {many}; model '{model_name}' {has}: leave loss_weights out "
+                         "(scale the loss itself to weigh it against the layers' own losses)")
     if isinstance(loss, (list, tuple)) and len(loss) == 1:
         return loss[0]
     if isinstance(loss, dict) and output_names and list(loss) == list(output_names):
         return loss[output_names[0]]
     if isinstance(loss, (list, tuple, dict)):
-        raise ValueError(f"compile(): a {type(loss).__name__} of losses {many}; model '{model_name}' has one "
-                         f"output{f' named {output_names[0]!r}' if output_names else ''}: give its loss alone, "
-                         f"got {loss!r}")
+        raise ValueError(f"compile(): a {type(loss).__name__} of losses {many}; model '{model_name}' {has}: "
+                         f"give its loss alone, got {loss!r}")
     return loss
