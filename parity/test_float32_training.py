@@ -111,9 +111,9 @@ def _drift_check(model_label, optimizer):
     return check
 
 
-ROWS = [Row("float32", f"{label}, Adam: {STEPS} float32 steps vs float64 (drift ratio <= {RATIO_BOUND:g})",
-            _drift_check(label, "Adam")) for label in MODELS]
-ROWS += [Row("float32", f"seed CNN, {opt}: {STEPS} float32 steps vs float64 (drift ratio <= {RATIO_BOUND:g}"
+RUN = f"{STEPS} float32 steps vs float64, {len(SEEDS)} seeds (drift ratio <= {RATIO_BOUND:g}"
+ROWS = [Row("float32", f"{label}, Adam: {RUN})", _drift_check(label, "Adam")) for label in MODELS]
+ROWS += [Row("float32", f"seed CNN, {opt}: {RUN}"
                         + (f"; vs Keras float32 at {TOLERANCE[('float32', 'grad')]:g})" if opt == "SGD" else ")"),
              _drift_check("seed CNN", opt)) for opt in OPTIMIZERS if opt != "Adam"]
 

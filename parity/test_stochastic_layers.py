@@ -75,7 +75,7 @@ def _check_keep_rate(rate, dtype, seed, stats, n=STATISTIC_SIZE):
     stats.equal("kept values", set(out[kept].tolist()), {float(np.asarray(1 / (1 - rate), dtype))})
     sigma = math.sqrt(rate * (1 - rate) / n)
     z = abs(float(kept.mean()) - (1 - rate)) / sigma
-    stats.figure("worst |kept - (1-rate)|/σ", z)
+    stats.figure("worst distance of the kept fraction from 1-rate, in σ", z)
     if not z <= Z:
         raise AssertionError(f"Dropout({rate}): kept {kept.mean():.5f} of {n}, expected {1 - rate:.5f} ± {Z}σ "
                              f"(σ = {sigma:.2e}): {z:.1f}σ away")
