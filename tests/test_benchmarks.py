@@ -1,6 +1,7 @@
-"""The benchmark harness runs end to end (``python -m benchmarks --quick``).
+"""The benchmark harness runs end to end (``python -m benchmarks --quick``), and the GPU
+script (``python -m benchmarks.gpu``) in its CPU rehearsal, with its budget and parity check.
 
-A smoke test only: it checks that every part runs and reports well-formed, positive
+Smoke tests: they check that every part runs and reports well-formed, positive
 measurements. Speed itself is never asserted in tests (this machine is shared and
 noisy); the numbers live in benchmarks/results and the README.
 """
@@ -34,3 +35,123 @@ def test_cpu_description_reads_the_model_and_vector_units_of_the_first_processor
                "processor\t: 1\nmodel name\t: other\nflags\t\t: fpu amx_tile\n")
     assert cpu_description(cpuinfo) == {"cpu": "AMD EPYC", "vector_units": ["avx2", "fma", "avx512f"]}
     assert cpu_description("") == {"cpu": "", "vector_units": []}
+
+
+# -- python -m benchmarks.gpu: the GPU script, rehearsed on the CPU ----------------------------
+def test_gpu_script_dry_run_rehearses_every_section_on_the_cpu(tmp_path):
+    from benchmarks.gpu.__main__ import OUT_FILES
+    from benchmarks.gpu.report import REHEARSAL_NOTE, TITLES
+    from benchmarks.gpu.sections import SECTIONS
+
+    run = subprocess.run([sys.executable, "-m", "benchmarks.gpu", "--dry-run", "--out", str(tmp_path)],
+                         cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
+    written = sorted(p.name for p in tmp_path.iterdir())
+    assert written == sorted(OUT_FILES) and len(written) <= 8  # the device tool brings back at most 8 files
+    results = json.loads((tmp_path / "gpu_results.json").read_text())
+    report = (tmp_path / "gpu_report.md").read_text()
+    assert results["dry_run"] and results["environment"]["device"] == "cpu" and REHEARSAL_NOTE in report
+    assert results["order"] == list(SECTIONS)
+    for name in SECTIONS:
+        assert not results[name]["status"].startswith("skipped"), (name, results[name]["status"])
+        assert f"## {TITLES[name]}" in report
+    assert results["tests"]["returncode"] == 0 and "skipped" in results["tests"]["summary"]  # no GPU here
+    for row in results["endtoend"]["rows"] + results["scaling"]["rows"]:
+        if row["framework"].startswith("minicnn"):
+            assert row["img_s"] > 0, row
+        else:  # PyTorch measured on the CPU, or said to be missing
+            assert row.get("img_s", 0) > 0 or row["error"] == "torch not installed", row
+    assert {r["batch"] for r in results["scaling"]["rows"]} == {8, 32}
+    recipe = results["recipe"]
+    assert recipe["status"] == "done" and recipe["epochs"] == 1 and 0.0 <= recipe["test_accuracy"] <= 1.0
+    assert json.loads((tmp_path / "recipe_result.json").read_text())["test_accuracy"] == recipe["test_accuracy"]
+    parity = results["parity"]
+    assert parity["device"] == "cpu" and len(parity["rows"]) > 100
+    assert all(row["ok"] and "error" not in row for row in parity["rows"])
+    assert results["kernels"]["rows"] and all(row[3] > 0 for row in results["kernels"]["rows"])
+    assert "python -m benchmarks.gpu.endtoend minicnn-graph train 16 64" in (tmp_path / "commands.log").read_text()
+
+
+def test_gpu_script_skips_what_its_budget_cannot_hold(tmp_path, monkeypatch):
+    from benchmarks.gpu.__main__ import main
+    from benchmarks.gpu.sections import SECTIONS
+
+    monkeypatch.setenv("MINICNN_DEVICE", "cpu")  # main sets it for a dry run; restored after the test
+    assert main(["--dry-run", "--budget-s", "5", "--out", str(tmp_path)]) == 0
+    results = json.loads((tmp_path / "gpu_results.json").read_text())
+    report = (tmp_path / "gpu_report.md").read_text()
+    for name in SECTIONS:
+        assert results[name]["status"].startswith("skipped: budget"), results[name]
+    assert report.count("skipped: budget") >= 2 * len(SECTIONS)  # the status table and each section
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["gpu_report.md", "gpu_results.json"]  # nothing ran
+
+
+def test_recipe_is_not_started_when_its_estimate_does_not_fit(tmp_path):
+    from benchmarks.gpu.commands import Budget
+    from benchmarks.gpu.sections import GPU_SIZES, Run, recipe_estimate, run_recipe
+
+    rows = [{"framework": "minicnn", "mode": "train", "img_s": 1000.0},
+            {"framework": "minicnn-graph", "mode": "train", "img_s": 2000.0},
+            {"framework": "minicnn", "mode": "infer", "img_s": 4000.0}]
+    run = Run(tmp_path, GPU_SIZES, "gpu", {"endtoend": {"rows": rows}})
+    # 20 epochs of 40,000 training images at 1,000 img/s and 10,000 validation images at 4,000 img/s, two tests
+    assert recipe_estimate(run) == 45 + 1.25 * (20 * (40 + 2.5) + 2 * 2.5)
+    result = run_recipe(run, Budget.of(600))
+    assert result["status"].startswith("skipped: budget (needs 1114 s, estimated from the end-to-end img/s")
+    assert recipe_estimate(Run(tmp_path, GPU_SIZES, "gpu", {})) is None  # no figures: the section's own need
+
+
+def _ends_within(proc: Path, seconds: float) -> bool:
+    """True once the process of /proc/PID is gone or a zombie (dead, not reaped: its parent was killed)."""
+    import time
+
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            if "\nState:\tZ" in (proc / "status").read_text():
+                return True
+        except FileNotFoundError:
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_a_subprocess_over_its_timeout_is_killed_with_its_children(tmp_path):
+    from benchmarks.gpu.commands import run_python
+
+    parent = ("import subprocess, sys, time; child = subprocess.Popen([sys.executable, '-c', "
+              "'import time; time.sleep(60)']); print(child.pid, flush=True); time.sleep(60)")
+    done = run_python(["-c", parent], {"MINICNN_DEVICE": "cpu"}, timeout=2, log=tmp_path / "log")
+    assert done.timed_out and done.seconds < 30 and done.failure() == f"timed out after {done.seconds:.0f} s (budget)"
+    assert _ends_within(Path(f"/proc/{int(done.output.split()[0])}"), seconds=10)
+    log = (tmp_path / "log").read_text()
+    assert log.startswith("$ MINICNN_DEVICE=cpu python -c ") and "# killed at its timeout" in log
+
+
+def test_parity_check_reports_a_changed_value_and_different_inputs():
+    import numpy as np
+
+    from benchmarks.gpu.parity_outputs import check_case, layer_results
+
+    case = {"kind": "layer", "label": "Conv2D", "kwargs": {"filters": 3, "kernel_size": (3, 3)},
+            "shapes": (2, 6, 6, 2), "dtype": "float32", "seed": 5}
+    results, fingerprint = layer_results(case["label"], case["kwargs"], case["shapes"], case["dtype"], case["seed"])
+    assert check_case(case, {**results, "fingerprint": fingerprint}) == {
+        "label": "Conv2D", "dtype": "float32", "kind": "layer", "forward": 0.0, "grad": 0.0, "ok": True}
+    kernel_grad = results["grad_weight_0"]
+    changed = kernel_grad + 2e-4 * np.abs(kernel_grad).max()
+    row = check_case(case, {**results, "grad_weight_0": changed, "fingerprint": fingerprint})
+    assert not row["ok"] and row["forward"] == 0.0 and 1e-4 < row["grad"] < 3e-4
+    row = check_case(case, {**results, "fingerprint": fingerprint * 1.001})
+    assert not row["ok"] and "record the file again on the CPU" in row["error"]
+
+
+def test_parity_reference_file_is_refused_when_it_is_something_else(tmp_path):
+    import pytest
+
+    from benchmarks.gpu.parity_outputs import load_reference
+
+    bad = tmp_path / "ref.npz"
+    bad.write_bytes(b"not a zip file")
+    with pytest.raises(ValueError, match=r"ref\.npz: not a reference file written by .*--record"):
+        load_reference(bad)

@@ -1,17 +1,19 @@
 """GPU measurements: ``python -m benchmarks.gpu`` on a machine with an NVIDIA GPU.
 
-One command runs every GPU check of the GPU-backend issue and writes the tables:
+One command runs every GPU check of the GPU-backend issue within one wall-clock
+budget and writes the report (``__main__.py`` says which sections, in which
+order, and which files). The modules:
 
-1. the GPU test suite (``pytest -m gpu``: layers, GPU kernels, parity cases,
-   save/load across devices, captured step = eager step, memory pool);
-2. end to end, batch 128, float32: minicnn (eager and CUDA graph) vs PyTorch
-   eager (and ``torch.compile`` where it runs), training and inference img/s;
-3. scaling: batch 32 / 128 / 512 / 2048, img/s and peak GPU memory;
-4. per kernel: ms and achieved GB/s or TFLOP/s against the card's peak;
-5. the full 20-epoch seed recipe on CIFAR-10: test accuracy and wall time.
+* ``__main__.py``: the command line, the order and the budget;
+* ``sections.py``: what each section runs; ``commands.py``: subprocesses under
+  a timeout taken from the budget; ``report.py``: the Markdown report;
+* ``endtoend.py``: one end-to-end measurement per process (minicnn eager or
+  CUDA graph, PyTorch eager or ``torch.compile``);
+* ``kernels.py``: the per-kernel table;
+* ``parity_outputs.py`` and ``cpu_reference.npz``: the parity suite's cases,
+  recorded on the CPU and recomputed on the GPU.
 
+``python -m benchmarks.gpu --dry-run`` rehearses all of it on the CPU.
 TF32 is off on both sides (CuPy: ``CUPY_TF32`` unset; PyTorch: both
 ``allow_tf32`` flags False), so float32 means float32 everywhere.
-Each framework configuration runs in its own process (``endtoend.py``), so
-neither memory pool sees the other; the ratios come from one run.
 """

@@ -1,7 +1,12 @@
 """One end-to-end measurement in this process; prints one JSON line.
 
-    python -m benchmarks.gpu.endtoend FRAMEWORK MODE BATCH
+    python -m benchmarks.gpu.endtoend FRAMEWORK MODE BATCH [IMAGES]
     FRAMEWORK: minicnn | minicnn-graph | torch | torch-compile;  MODE: train | infer
+    IMAGES: per timed epoch (default: 16384, at least 8 batches)
+
+The device is ``MINICNN_DEVICE`` (gpu unless set; the ``--dry-run`` rehearsal
+of ``python -m benchmarks.gpu`` sets cpu, where the CUDA graph, the memory
+pools and pinned memory do not exist and the rows carry no peak memory).
 
 Training runs whole epochs the way a user would (``fit``; a plain PyTorch loop
 with pinned host batches copied ``non_blocking``); the first epoch warms up
@@ -19,40 +24,49 @@ import time
 from ..workload import CLASSES, random_data
 
 TIMED_IMAGES = 16384  # per timed epoch, at least 8 steps
+ON_GPU = os.environ.setdefault("MINICNN_DEVICE", "gpu") == "gpu"
 
 
-def _n_images(batch):
+def default_images(batch):
     return max(TIMED_IMAGES, 8 * batch)
 
 
-def run_minicnn(mode, batch, graph):
-    os.environ["MINICNN_DEVICE"] = "gpu"
+def run_minicnn(mode, batch, images, graph):
     os.environ["MINICNN_CUDA_GRAPH"] = "1" if graph else "0"
-    import cupy  # noqa: PLC0415
-
     from ..workload import minicnn_model  # noqa: PLC0415
 
-    x, y = random_data(_n_images(batch))
+    if ON_GPU:
+        import cupy  # noqa: PLC0415
+
+        synchronize = cupy.cuda.Device().synchronize
+    else:
+        def synchronize():
+            pass
+
+    x, y = random_data(images)
     model = minicnn_model()
-    pool = cupy.get_default_memory_pool()
     if mode == "train":
         model.fit(x, y, batch_size=batch, epochs=1, verbose=0)  # warm-up epoch
-        cupy.cuda.Device().synchronize()
+        synchronize()
         start = time.perf_counter()
         model.fit(x, y, batch_size=batch, epochs=1, verbose=0)
-        cupy.cuda.Device().synchronize()
+        synchronize()
     else:
         model.predict(x[:batch * 2], batch_size=batch)
         start = time.perf_counter()
         model.predict(x, batch_size=batch)
     seconds = time.perf_counter() - start
-    step = getattr(model, "_cuda_graph_step", None)
-    extra = {"graph_replays": step.replays, "graph_disabled": step.disabled_reason} if step else {}
-    graph_bytes = sum(c.pool.total_bytes() for c in step.graphs.values()) if step else 0
-    return {"img_s": len(x) / seconds, "peak_mib": (pool.total_bytes() + graph_bytes) / 2**20, **extra}
+    result = {"img_s": len(x) / seconds}
+    if ON_GPU:
+        step = getattr(model, "_cuda_graph_step", None)
+        if step:
+            result.update(graph_replays=step.replays, graph_disabled=step.disabled_reason)
+        graph_bytes = sum(c.pool.total_bytes() for c in step.graphs.values()) if step else 0
+        result["peak_mib"] = (cupy.get_default_memory_pool().total_bytes() + graph_bytes) / 2**20
+    return result
 
 
-def run_torch(mode, batch, compiled):
+def run_torch(mode, batch, images, compiled):
     import numpy as np  # noqa: PLC0415
     import torch  # noqa: PLC0415
     from torch import nn  # noqa: PLC0415
@@ -61,7 +75,7 @@ def run_torch(mode, batch, compiled):
     torch.backends.cudnn.allow_tf32 = False
     torch.backends.cudnn.benchmark = True
     torch.manual_seed(0)
-    dev = torch.device("cuda")
+    dev = torch.device("cuda" if ON_GPU else "cpu")
     model = nn.Sequential(
         nn.Conv2d(3, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
         nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
@@ -70,9 +84,11 @@ def run_torch(mode, batch, compiled):
     step_model = torch.compile(model) if compiled else model
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     loss_fn = nn.CrossEntropyLoss()
-    x, y = random_data(_n_images(batch))
-    xt = torch.from_numpy(np.ascontiguousarray(x.transpose(0, 3, 1, 2))).pin_memory()
-    yt = torch.from_numpy(y).pin_memory()
+    x, y = random_data(images)
+    xt = torch.from_numpy(np.ascontiguousarray(x.transpose(0, 3, 1, 2)))
+    yt = torch.from_numpy(y)
+    if ON_GPU:
+        xt, yt = xt.pin_memory(), yt.pin_memory()
 
     def epoch(train):
         outs = []
@@ -89,24 +105,32 @@ def run_torch(mode, batch, compiled):
                     outs.append(step_model(xb))
         if outs:
             torch.cat(outs).cpu()
-        torch.cuda.synchronize()
+        if ON_GPU:
+            torch.cuda.synchronize()
 
     model.train(mode == "train")
     epoch(mode == "train")  # warm-up (and compilation)
-    torch.cuda.reset_peak_memory_stats()
+    if ON_GPU:
+        torch.cuda.reset_peak_memory_stats()
     start = time.perf_counter()
     epoch(mode == "train")
     seconds = time.perf_counter() - start
-    return {"img_s": len(xt) / seconds, "peak_mib": torch.cuda.max_memory_reserved() / 2**20}
+    result = {"img_s": len(xt) / seconds}
+    if ON_GPU:
+        result["peak_mib"] = torch.cuda.max_memory_reserved() / 2**20
+    return result
 
 
 def main(argv):
     framework, mode, batch = argv[0], argv[1], int(argv[2])
+    images = int(argv[3]) if len(argv) > 3 else default_images(batch)
     try:
         if framework.startswith("minicnn"):
-            result = run_minicnn(mode, batch, graph=framework == "minicnn-graph")
+            result = run_minicnn(mode, batch, images, graph=framework == "minicnn-graph")
         else:
-            result = run_torch(mode, batch, compiled=framework == "torch-compile")
+            result = run_torch(mode, batch, images, compiled=framework == "torch-compile")
+    except ModuleNotFoundError as exc:
+        result = {"error": f"{exc.name} not installed"}
     except Exception as exc:  # noqa: BLE001 - reported in the table, the other rows still run
         result = {"error": f"{type(exc).__name__}: {exc}"[:300]}
     print(json.dumps({"framework": framework, "mode": mode, "batch": batch, **result}))
