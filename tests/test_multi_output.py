@@ -209,14 +209,11 @@ def test_a_custom_train_step_and_a_stream_of_dict_targets():
             return super().train_step(data)
 
     def build(cls):
-        model = cls(*_graph())
+        graph = two_output_model(mc)  # its input and outputs, as a model of class cls
+        model = cls(graph.inputs[0], graph.outputs)
         model.compile(optimizer=mc.optimizers.SGD(0.1), loss=["sparse_categorical_crossentropy", "mse"],
                       metrics=[["accuracy"], None])
         return model
-
-    def _graph():
-        reference = two_output_model(mc)
-        return reference.inputs[0], reference.outputs
 
     custom, built_in = build(Stepper), build(mc.Model)
     built_in.set_weights(custom.get_weights())
