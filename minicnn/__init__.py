@@ -21,7 +21,9 @@ from . import (
     losses,
     metrics,
     models,
+    ops,
     optimizers,
+    regularizers,
     utils,
 )
 from .autograd import Tensor, no_grad

@@ -25,7 +25,7 @@ import threading
 
 import numpy as np
 
-from .. import backend, initializers
+from .. import backend, initializers, regularizers
 from ..autograd import Tensor, Variable, no_grad
 from .symbolic import KerasTensor, Node, is_symbolic, map_structure
 
@@ -166,7 +166,7 @@ class Layer:
         value = initializers.get(initializer)(shape, dtype=dtype or self.dtype)
         var = Variable(value, name=name or f"variable_{len(self._own_weights)}", trainable=trainable)
         var.trainable = trainable and self._trainable
-        var.regularizer = regularizer
+        var.regularizer = regularizers.get(regularizer)
         self._own_weights.append(var)
         return var
 
@@ -395,9 +395,9 @@ class Layer:
 
     def weight_arguments(self, *names) -> dict:
         """``get_config``'s entries for the arguments that shape weights: initializers
-        (as Keras' dicts) and regularizers, by argument name."""
-        return {n: initializers.serialize(getattr(self, n)) if n.endswith("_initializer") else getattr(self, n)
-                for n in names}
+        and regularizers (built-in ones as Keras' dicts), by argument name."""
+        return {n: initializers.serialize(getattr(self, n)) if n.endswith("_initializer")
+                else regularizers.serialize(getattr(self, n)) for n in names}
 
     def __repr__(self):
         return f"<{type(self).__name__} name={self.name}, built={self.built}>"

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import inspect
 
-from .. import initializers
+from .. import initializers, regularizers
 from .. import layers as built_in_layers
 from ..layers.base import Layer
 from ..layers.core import InputLayer
@@ -74,9 +74,11 @@ def constructor_arguments(cls, config: dict, where: str) -> dict:
                              + (f" (only {INERT_ARGUMENTS[key]!r})" if key in INERT_ARGUMENTS else "")
                              + ". Nothing was loaded.")
     for key in [k for k in args if k.endswith("_regularizer") and args[k] is not None]:
-        if isinstance(args[key], dict):
-            raise ValueError(f"{where}: {key} {args[key].get('class_name')!r} from a file is not supported "
-                             "(minicnn takes a regularizer as a function). Nothing was loaded.")
+        try:
+            args[key] = regularizers.get(args[key])  # Keras' L1/L2/L1L2 dicts and names
+        except ValueError:
+            raise ValueError(f"{where}: {key} {args[key]!r} is not a regularizer minicnn has (L1, L2, L1L2). "
+                             "Nothing was loaded.") from None
     return args
 
 
@@ -106,11 +108,12 @@ def to_jsonable(value, where: str):
         return {str(k): to_jsonable(v, f"{where}.{k}") for k, v in value.items()}
     if hasattr(value, "item") and getattr(value, "ndim", 1) == 0:  # a NumPy scalar
         return value.item()
-    serialized = initializers.serialize(value)
-    if serialized is not value:
-        return serialized
+    for module in (initializers, regularizers):
+        serialized = module.serialize(value)
+        if serialized is not value:
+            return serialized
     raise ValueError(f"{where} is {value!r}, which a config file cannot hold (only numbers, strings, lists, "
-                     "dicts and minicnn's built-in initializers). Nothing was written.")
+                     "dicts and minicnn's built-in initializers and regularizers). Nothing was written.")
 
 
 def dtype_policy(name: str) -> dict:
