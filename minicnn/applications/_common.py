@@ -10,6 +10,7 @@ from .. import backend
 from ..autograd import Tensor, math_ops
 from ..models.weight_values import WeightsFileError, check_layout, checked_value
 from ..models.weights_file import load_weights as load_keras3_weights
+from ..models.weights_file import open_weights_file
 from ..layers import GlobalAveragePooling2D, GlobalMaxPooling2D, Input, KerasTensor, Layer
 
 
@@ -76,17 +77,8 @@ def load_weight_file(model, path) -> None:
     is read, its values finite); a file that does not fit raises
     ``WeightsFileError`` naming it.
     """
-    import h5py  # noqa: PLC0415
-
     path = os.fspath(path)
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"load_weights: no such file: {path}")
-    try:
-        f = h5py.File(path, "r")
-    except OSError as exc:
-        raise WeightsFileError(f"load_weights: {path} is not a readable HDF5 weights file ({exc}). "
-                               "Nothing was changed.") from None
-    with f:
+    with open_weights_file(path) as f:
         legacy = "layer_names" in f.attrs
         if legacy:
             plan = _legacy_plan(model, f, path)

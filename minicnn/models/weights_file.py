@@ -42,23 +42,28 @@ def load_weights(model, filepath, allow_nonfinite=False) -> None:
     restored with them, as Keras does. A file that is not HDF5, lacks a layer or a weight, or holds
     a bad array raises :class:`WeightsFileError` naming the file and the weight.
     """
-    import h5py  # noqa: PLC0415
-
     filepath = os.fspath(filepath)
-    if not os.path.exists(filepath):
-        raise FileNotFoundError(f"load_weights: no such file: {filepath}")
-    try:
-        f = h5py.File(filepath, "r")
-    except OSError as exc:
-        raise WeightsFileError(f"load_weights: {filepath} is not a readable HDF5 weights file ({exc}). "
-                               "Nothing was changed.") from None
-    with f:
+    with open_weights_file(filepath) as f:
         plan = read_weights(model, f, filepath, allow_nonfinite)
         restore_optimizer = read_optimizer_state(model, f, f"load_weights: {filepath}")
     for w, value in plan:
         w.assign(value)
     if restore_optimizer is not None:
         restore_optimizer()
+
+
+def open_weights_file(filepath):
+    """The HDF5 file at ``filepath``, open for reading; FileNotFoundError if there is
+    none, ``WeightsFileError`` naming it if it is not HDF5 (truncated, another format)."""
+    import h5py  # noqa: PLC0415
+
+    if not os.path.exists(filepath):
+        raise FileNotFoundError(f"load_weights: no such file: {filepath}")
+    try:
+        return h5py.File(filepath, "r")
+    except OSError as exc:
+        raise WeightsFileError(f"load_weights: {filepath} is not a readable HDF5 weights file ({exc}). "
+                               "Nothing was changed.") from None
 
 
 def read_weights(model, f, filepath, allow_nonfinite=False) -> list:
