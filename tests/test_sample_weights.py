@@ -86,3 +86,30 @@ def test_a_negative_learning_rate_is_refused():
         mc.optimizers.Adam(-1.0)
     with pytest.raises(ValueError, match="learning_rate must be >= 0"):
         mc.optimizers.SGD().learning_rate = float("nan")
+
+
+def test_weighted_metrics_follow_sample_weight_as_keras(tmp_path):
+    """compile(weighted_metrics=...): the same metric weighted by sample_weight (named
+    'weighted_accuracy' beside a plain 'accuracy'), equal to Keras' numbers; kept in .keras files."""
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((16, 4)).astype("float32")
+    y = rng.integers(0, 3, 16)
+    w = np.linspace(0.0, 2.0, 16).astype("float32")
+    k_model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, activation="softmax")])
+    m_model = mc.Sequential([mc.Input((4,)), mc.layers.Dense(3, activation="softmax")])
+    m_model.set_weights(k_model.get_weights())
+    for model in (k_model, m_model):
+        model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy", metrics=["accuracy"],
+                      weighted_metrics=["accuracy"])
+    want = k_model.evaluate(x, y, sample_weight=w, verbose=0, return_dict=True)
+    got = m_model.evaluate(x, y, sample_weight=w, verbose=0, return_dict=True)
+    assert set(got) == set(want) == {"loss", "accuracy", "weighted_accuracy"}
+    for name in want:
+        assert got[name] == pytest.approx(want[name], rel=1e-5), name
+    assert got["weighted_accuracy"] != pytest.approx(got["accuracy"])  # the weights matter here
+    history = m_model.fit(x, y, sample_weight=w, epochs=1, verbose=0, shuffle=False)
+    assert "weighted_accuracy" in history.history
+    m_model.save(tmp_path / "m.keras")
+    again = mc.models.load_model(tmp_path / "m.keras")
+    assert again.evaluate(x, y, sample_weight=w, verbose=0, return_dict=True) == pytest.approx(
+        m_model.evaluate(x, y, sample_weight=w, verbose=0, return_dict=True))

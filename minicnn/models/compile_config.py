@@ -29,7 +29,7 @@ def compile_config(model) -> dict:
         "loss": _each(given.get("loss"), _loss_entry),
         "loss_weights": _each(given.get("loss_weights"), float),
         "metrics": _each(given.get("metrics"), _metric_entry),
-        "weighted_metrics": None, "run_eagerly": False, "steps_per_execution": 1, "jit_compile": False,
+        "weighted_metrics": _each(given.get("weighted_metrics"), _metric_entry), "run_eagerly": False, "steps_per_execution": 1, "jit_compile": False,
     }
 
 
@@ -76,12 +76,11 @@ def _metric_entry(metric):
 
 def compile_arguments(config: dict) -> dict:
     """``compile(**...)``'s arguments from a saved ``compile_config``."""
-    if config.get("weighted_metrics"):
-        raise ValueError(f"compile_config: weighted_metrics {config['weighted_metrics']} are not supported by "
-                         "minicnn; load with compile=False and compile the model yourself. Nothing was loaded.")
     arguments = {"optimizer": _object(config.get("optimizer"), optimizers, optimizers.Optimizer, "optimizer"),
                  "loss": _each(config.get("loss"), lambda e: _object(e, losses, losses.Loss, "loss")),
-                 "metrics": _each(_flat(config.get("metrics")), lambda e: _object(e, metrics, object, "metric"))}
+                 "metrics": _each(_flat(config.get("metrics")), lambda e: _object(e, metrics, object, "metric")),
+                 "weighted_metrics": _each(_flat(config.get("weighted_metrics")),
+                                           lambda e: _object(e, metrics, object, "metric"))}
     if config.get("loss_weights") is not None:  # compile() checks them against the model's outputs
         arguments["loss_weights"] = config["loss_weights"]
     return arguments

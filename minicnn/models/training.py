@@ -16,6 +16,7 @@ output, and its targets as a list or dict: ``outputs.py``.
 """
 from __future__ import annotations
 
+import copy
 import math
 import warnings
 
@@ -43,6 +44,7 @@ class Trainer:
         self.optimizer = None
         self.loss = None
         self.compiled_metrics = []
+        self.weighted_metrics = []
         self.stop_training = False
         self.unfinished_epoch = None
         self.history = None
@@ -50,21 +52,36 @@ class Trainer:
         self._loss_tracker = Mean("loss")
         self._output_losses = None  # an OutputLosses for a model with several outputs
 
-    def compile(self, optimizer="rmsprop", loss=None, metrics=None, loss_weights=None, **kwargs):
+    def compile(self, optimizer="rmsprop", loss=None, metrics=None, loss_weights=None, weighted_metrics=None,
+                **kwargs):
         """Choose optimizer, loss and metrics (strings or objects); for a model with
-        several outputs, a loss, weight and metrics per output (``outputs.py``)."""
+        several outputs, a loss, weight and metrics per output (``outputs.py``).
+        ``weighted_metrics`` are metrics that ``sample_weight``/``class_weight``
+        weight (``metrics`` never are), named 'weighted_{name}' where a plain
+        metric has the name already, as in Keras."""
         if kwargs:
             raise TypeError(f"compile() got unexpected keyword argument(s): {sorted(kwargs)}")
         if loss is None:
             raise ValueError("compile() needs a loss, e.g. loss='sparse_categorical_crossentropy'")
         names = self.output_names if self.outputs else []
+        self.weighted_metrics = []
         if len(names) > 1:
+            if weighted_metrics:
+                raise ValueError(f"compile(): weighted_metrics are not supported for model '{self.name}' with "
+                                 f"several outputs {names} yet; weight its losses with sample_weight")
             heads = OutputLosses(self.name, names, loss, loss_weights, metrics)
             self.loss, self.compiled_metrics = heads.losses, [m for _, m in heads.metrics]
         else:
             heads = None
             self.loss = losses.get(single_output_loss(self.name, names, loss, loss_weights))
             self.compiled_metrics = [get_metric(m, self.loss) for m in (metrics or [])]
+            taken = {m.name for m in self.compiled_metrics}
+            for m in weighted_metrics or []:
+                m = copy.copy(get_metric(m, self.loss))  # a copy: the name may change
+                if m.name in taken:
+                    m.name = f"weighted_{m.name}"
+                taken.add(m.name)
+                self.weighted_metrics.append(m)
         self.optimizer = optimizers.get(optimizer)
         self._output_losses = heads
         self._compiled = True
@@ -74,7 +91,7 @@ class Trainer:
         """The running means of the epoch in progress: the loss, each output's loss (several
         outputs), then the compiled metrics."""
         if self._output_losses is None:
-            return [self._loss_tracker, *self.compiled_metrics]
+            return [self._loss_tracker, *self.compiled_metrics, *self.weighted_metrics]
         return [self._loss_tracker, *self._output_losses.trackers, *self.compiled_metrics]
 
     def reset_metrics(self) -> None:
@@ -114,14 +131,17 @@ class Trainer:
             loss = loss + penalty
         return loss
 
-    def _record(self, loss, y, pred, n):
-        """Add one batch to the running loss (weighted by its ``n`` samples) and metrics."""
+    def _record(self, loss, y, pred, n, sample_weight=None):
+        """Add one batch to the running loss (weighted by its ``n`` samples) and metrics
+        (``weighted_metrics`` by ``sample_weight`` too)."""
         self._loss_tracker.update_state(loss.data, n)
         if self._output_losses is not None:
             self._output_losses.update_metrics(y, pred)
             return
         for m in self.compiled_metrics:
             m.update_state(y, pred.data)
+        for m in self.weighted_metrics:
+            m.update_state(y, pred.data, sample_weight)
 
     def train_step(self, data):
         """Keras 3's hook: one update on one batch ``data`` ((x, y) or (x, y,
@@ -130,13 +150,14 @@ class Trainer:
         ``self.optimizer.apply``, ``self.metrics``); ``fit`` then calls yours."""
         x, y, sample_weight = unpack_x_y_sample_weight(data)
         loss, pred = self._train_batch(x, y, sample_weight)
-        self._record(loss, y, pred, num_samples(x))
+        self._record(loss, y, pred, num_samples(x), sample_weight)
         return self.get_metrics_result()
 
     def _test_batch(self, x, y, sample_weight=None):
         """Forward in inference mode, loss, metrics: one batch of ``evaluate``."""
         pred = self(x, training=False)
-        self._record(self.compute_loss(x, y, pred, sample_weight, training=False), y, pred, num_samples(x))
+        self._record(self.compute_loss(x, y, pred, sample_weight, training=False), y, pred, num_samples(x),
+                     sample_weight)
 
     def test_step(self, data):
         """Keras 3's hook for ``evaluate`` (and validation): loss and metrics of one batch, no update."""
@@ -174,7 +195,8 @@ class Trainer:
         a single output's metrics in compile order, then every other entry by name (the
         '{output}_{metric}' ones of several outputs); one value alone is a number."""
         heads = self._output_losses
-        return in_keras_order(logs, ["loss", *(m.name for m in self.compiled_metrics)] if heads is None
+        return in_keras_order(logs, ["loss", *(m.name for m in self.compiled_metrics + self.weighted_metrics)]
+                              if heads is None
                               else heads.log_order())
 
     # -- fit -------------------------------------------------------------------------
@@ -304,7 +326,7 @@ class Trainer:
             else:
                 # a weighted step runs eagerly (a captured CUDA graph has no weights input)
                 loss, pred = self._train_batch(xb, yb, weights[0]) if weights else train_batch(xb, yb)
-                self._record(loss, yb, pred, num_samples(xb))
+                self._record(loss, yb, pred, num_samples(xb), weights[0] if weights else None)
                 loss = loss.data
                 logs = LazyLogs(self.metrics, batch_loss=loss)
             if backend.get_array_module(loss) is np or step % GPU_NAN_CHECK_EVERY == 0:
