@@ -47,6 +47,17 @@ class OutputLosses:
     reset every epoch and kept by mid-epoch checkpoints.
     """
 
+    @classmethod
+    def for_model(cls, model, loss, loss_weights, metrics, weighted_metrics):
+        """The compiled outputs of ``model`` if it has several (None for one output)."""
+        names = model.output_names if model.outputs else []
+        if len(names) < 2:
+            return None
+        if weighted_metrics:
+            raise ValueError(f"compile(): weighted_metrics are not supported for model '{model.name}' with "
+                             f"several outputs {names} yet; weight its losses with sample_weight")
+        return cls(model.name, names, loss, loss_weights, metrics)
+
     def __init__(self, model_name, names, loss, loss_weights=None, metrics=None):
         self.model_name, self.names = model_name, list(names)
         if isinstance(loss, (list, tuple, dict)):
@@ -181,6 +192,19 @@ class OutputLosses:
         """The names ``evaluate`` lists first: the total loss, then each output's loss. The
         metrics follow sorted by name, as Keras lists them."""
         return ["loss", *(t.name for t in self.trackers)]
+
+
+def renamed_weighted(weighted_metrics, plain_metrics, loss) -> list:
+    """``compile(weighted_metrics=...)`` of a one-output model: Metric objects (copies,
+    as a name may change), 'weighted_{name}' where a plain metric has the name, as Keras."""
+    taken, out = {m.name for m in plain_metrics}, []
+    for m in weighted_metrics or []:
+        m = copy.copy(get_metric(m, loss))
+        if m.name in taken:
+            m.name = f"weighted_{m.name}"
+        taken.add(m.name)
+        out.append(m)
+    return out
 
 
 def single_output_loss(model_name, output_names, loss, loss_weights):

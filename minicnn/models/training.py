@@ -16,7 +16,6 @@ output, and its targets as a list or dict: ``outputs.py``.
 """
 from __future__ import annotations
 
-import copy
 import math
 import warnings
 
@@ -34,7 +33,7 @@ from .data import (ArrayBatches, batch_size_or_default, batch_source, checked_ar
                    take, unpack_x_y_sample_weight)
 from .gpu import on_device
 from .logs import LazyLogs, as_floats, in_keras_order
-from .outputs import OutputLosses, single_output_loss
+from .outputs import OutputLosses, renamed_weighted, single_output_loss
 
 
 class Trainer:
@@ -63,25 +62,14 @@ class Trainer:
             raise TypeError(f"compile() got unexpected keyword argument(s): {sorted(kwargs)}")
         if loss is None:
             raise ValueError("compile() needs a loss, e.g. loss='sparse_categorical_crossentropy'")
-        names = self.output_names if self.outputs else []
-        self.weighted_metrics = []
-        if len(names) > 1:
-            if weighted_metrics:
-                raise ValueError(f"compile(): weighted_metrics are not supported for model '{self.name}' with "
-                                 f"several outputs {names} yet; weight its losses with sample_weight")
-            heads = OutputLosses(self.name, names, loss, loss_weights, metrics)
-            self.loss, self.compiled_metrics = heads.losses, [m for _, m in heads.metrics]
+        heads = OutputLosses.for_model(self, loss, loss_weights, metrics, weighted_metrics)
+        if heads is not None:
+            self.loss, self.compiled_metrics, self.weighted_metrics = heads.losses, [m for _, m in heads.metrics], []
         else:
-            heads = None
-            self.loss = losses.get(single_output_loss(self.name, names, loss, loss_weights))
+            self.loss = losses.get(single_output_loss(self.name, self.output_names if self.outputs else [], loss,
+                                                      loss_weights))
             self.compiled_metrics = [get_metric(m, self.loss) for m in (metrics or [])]
-            taken = {m.name for m in self.compiled_metrics}
-            for m in weighted_metrics or []:
-                m = copy.copy(get_metric(m, self.loss))  # a copy: the name may change
-                if m.name in taken:
-                    m.name = f"weighted_{m.name}"
-                taken.add(m.name)
-                self.weighted_metrics.append(m)
+            self.weighted_metrics = renamed_weighted(weighted_metrics, self.compiled_metrics, self.loss)
         self.optimizer = optimizers.get(optimizer)
         self._output_losses = heads
         self._compiled = True
