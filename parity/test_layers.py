@@ -52,6 +52,21 @@ def square_conv_kwargs(draw):
     return {**kwargs, "strides": (kwargs["strides"][0],) * 2, "dilation_rate": (kwargs["dilation_rate"][0],) * 2}
 
 
+def conv_transpose_kwargs(draw):
+    """Conv2D's draw without dilation (TensorFlow's CPU kernel for a transposed
+    convolution has none; tests/test_conv_transpose.py checks dilation against
+    the convolution it is the adjoint of), and half the time an output_padding
+    below the stride, unless it would give a size no convolution maps back
+    (an even kernel, 'same', output_padding 0: Keras refuses that too)."""
+    kwargs = {**conv_kwargs(draw), "dilation_rate": (1, 1)}
+    output_padding = tuple(draw(st.integers(0, s - 1)) for s in kwargs["strides"])
+    unmappable = kwargs["padding"] == "same" and any(k % 2 + op == 0 for k, op in zip(kwargs["kernel_size"],
+                                                                                       output_padding))
+    if draw(st.booleans()) and not unmappable:
+        kwargs["output_padding"] = output_padding
+    return kwargs
+
+
 def window_min_size(kwargs):
     """'valid' windows need an input at least as large as the (dilated) window."""
     size = kwargs.get("kernel_size", kwargs.get("pool_size"))
@@ -116,6 +131,7 @@ def merge_case(draw, concat=False):
 
 LAYER_CASES = {
     "Conv2D": image_case(conv_kwargs, window_min_size),
+    "Conv2DTranspose": image_case(conv_transpose_kwargs),
     "MaxPooling2D": image_case(pool_kwargs, window_min_size),
     "AveragePooling2D": image_case(pool_kwargs, window_min_size),
     "GlobalAveragePooling2D": image_case(lambda draw: {"keepdims": draw(st.booleans())}),

@@ -43,6 +43,7 @@ SAMPLES = {
     layers.BatchNormalization: layers.BatchNormalization,
     layers.Concatenate: layers.Concatenate,
     layers.Conv2D: lambda: layers.Conv2D(2, 3),
+    layers.Conv2DTranspose: lambda: layers.Conv2DTranspose(2, 3, strides=2),
     layers.Cropping2D: lambda: layers.Cropping2D(1),
     layers.Dense: lambda: layers.Dense(2),
     layers.DepthwiseConv2D: lambda: layers.DepthwiseConv2D(3),

@@ -1,7 +1,7 @@
 """Layers with Keras' names: ``mc.layers.Conv2D(32, 3, padding='same')``."""
 from .activation import ReLU, Softmax
 from .base import InputSpec, Layer
-from .convolutional import Conv2D
+from .convolutional import Conv2D, Conv2DTranspose
 from .core import Activation, Dense, Dropout, Flatten, Input, InputLayer, Reshape
 from .depthwise import DepthwiseConv2D, SeparableConv2D
 from .merging import Add, Concatenate, Multiply
@@ -29,9 +29,11 @@ from .reshaping import Cropping2D, UpSampling2D, ZeroPadding2D
 from .symbolic import KerasTensor
 
 Convolution2D = Conv2D
+Convolution2DTranspose = Conv2DTranspose
 
 __all__ = [
     "Activation", "Add", "AveragePooling2D", "AvgPool2D", "Concatenate", "Conv2D", "Convolution2D",
+    "Conv2DTranspose", "Convolution2DTranspose",
     "Dense", "Dropout", "Flatten", "GlobalAveragePooling2D", "GlobalAvgPool2D", "GlobalMaxPool2D",
     "GlobalMaxPooling2D", "Input", "InputLayer", "InputSpec", "KerasTensor", "Layer", "MaxPool2D",
     "MaxPooling2D", "Multiply", "RandomContrast", "RandomFlip", "RandomRotation", "RandomTranslation", "RandomZoom",

@@ -63,6 +63,20 @@ def normalize_window(kernel_size, strides, padding, dilation_rate, where):
     return kernel_size, strides, normalize_padding(padding, where), dilation_rate
 
 
+def normalize_output_padding(value, strides, where):
+    """Conv2DTranspose's ``output_padding``: None (the default: the size is
+    inferred), or an int or 2 non-negative ints, each below the stride on its axis
+    (Keras' rule: more would be a size that another input size already gives)."""
+    if value is None:
+        return None
+    given = value
+    value = (value, value) if isinstance(value, int) else tuple(value) if isinstance(value, (tuple, list)) else ()
+    if len(value) != 2 or not all(isinstance(v, int) and 0 <= v < s for v, s in zip(value, strides)):
+        raise ValueError(f"{where}: output_padding must be None or an int or 2 ints, each at least 0 and below the "
+                         f"stride on its axis (strides {strides}), got {given!r}")
+    return value
+
+
 def normalize_margins(value, name, where) -> tuple:
     """Keras' three spellings of per-side margins -> ((top, bottom), (left, right)).
 

@@ -1,15 +1,65 @@
-"""Conv2D: a learned sliding filter bank, computed as im2col + GEMM."""
+"""Conv2D, a learned sliding filter bank (im2col + GEMM), and its transpose,
+Conv2DTranspose, the learned upsampling of decoders (col2im of a GEMM)."""
 from __future__ import annotations
 
 from .. import activations, initializers
 from ..ops.conv import conv2d
 from ..ops.conv_pool import conv2d_relu_max_pool2d
+from ..ops.conv_transpose import conv2d_transpose, transposed_geometry, transposed_output_length
 from ..ops.shapes import WindowGeometry, output_length
-from .arguments import check_channels_last, normalize_window, positive_int
+from .arguments import check_channels_last, normalize_output_padding, normalize_window, positive_int
 from .base import InputSpec, Layer
 
 
-class Conv2D(Layer):
+class FilterBank(Layer):
+    """What Conv2D and Conv2DTranspose share: ``filters`` learned kernels of
+    ``kernel_size`` swept with ``strides``/``padding``/``dilation_rate``, a bias
+    and an activation. The arguments are checked here once, the weights made
+    here (each subclass says its kernel's shape), and the config written here.
+    """
+
+    def __init__(self, filters, kernel_size, strides, padding, dilation_rate, activation, use_bias,
+                 kernel_initializer, bias_initializer, kernel_regularizer, bias_regularizer, data_format,
+                 **kwargs):
+        super().__init__(**kwargs)
+        where = self.where
+        check_channels_last(data_format, where)
+        self.filters = positive_int(filters, "filters", where)
+        self.kernel_size, self.strides, self.padding, self.dilation_rate = normalize_window(
+            kernel_size, strides, padding, dilation_rate, where)
+        self.activation = activations.get(activation)
+        self.use_bias = use_bias
+        self.kernel_initializer = initializers.get(kernel_initializer)
+        self.bias_initializer = initializers.get(bias_initializer)
+        self.kernel_regularizer, self.bias_regularizer = kernel_regularizer, bias_regularizer
+        self.input_spec = InputSpec(ndim=4)
+
+    @property
+    def where(self) -> str:
+        """How errors name this layer: ``Conv2D 'conv2d_1'``."""
+        return f"{type(self).__name__} '{self.name}'"
+
+    def kernel_shape(self, c_in) -> tuple:
+        """The kernel's shape for ``c_in`` input channels (Keras' layout)."""
+        raise NotImplementedError
+
+    def build(self, input_shape):
+        c_in = input_shape[-1]
+        self.kernel = self.add_weight(self.kernel_shape(c_in), self.kernel_initializer,
+                                      name="kernel", regularizer=self.kernel_regularizer)
+        self.bias = (self.add_weight((self.filters,), self.bias_initializer, name="bias",
+                                     regularizer=self.bias_regularizer) if self.use_bias else None)
+        self.input_spec = InputSpec(ndim=4, axes={-1: c_in})
+
+    def get_config(self):
+        return {**super().get_config(), "filters": self.filters, "kernel_size": self.kernel_size,
+                "strides": self.strides, "padding": self.padding, "dilation_rate": self.dilation_rate,
+                "activation": activations.serialize(self.activation), "use_bias": self.use_bias,
+                **self.weight_arguments("kernel_initializer", "bias_initializer", "kernel_regularizer",
+                                        "bias_regularizer")}
+
+
+class Conv2D(FilterBank):
     """2-D convolution over NHWC inputs with an HWIO kernel (Keras' layout).
 
     Output size per spatial axis: floor((N + 2p - ((k-1)·d + 1)) / s) + 1,
@@ -32,26 +82,12 @@ class Conv2D(Layer):
                  activation=None, use_bias=True, kernel_initializer="glorot_uniform",
                  bias_initializer="zeros", kernel_regularizer=None, bias_regularizer=None,
                  data_format=None, **kwargs):
-        super().__init__(**kwargs)
-        where = f"Conv2D '{self.name}'"
-        check_channels_last(data_format, where)
-        self.filters = positive_int(filters, "filters", where)
-        self.kernel_size, self.strides, self.padding, self.dilation_rate = normalize_window(
-            kernel_size, strides, padding, dilation_rate, where)
-        self.activation = activations.get(activation)
-        self.use_bias = use_bias
-        self.kernel_initializer = initializers.get(kernel_initializer)
-        self.bias_initializer = initializers.get(bias_initializer)
-        self.kernel_regularizer, self.bias_regularizer = kernel_regularizer, bias_regularizer
-        self.input_spec = InputSpec(ndim=4)
+        super().__init__(filters, kernel_size, strides, padding, dilation_rate, activation, use_bias,
+                         kernel_initializer, bias_initializer, kernel_regularizer, bias_regularizer, data_format,
+                         **kwargs)
 
-    def build(self, input_shape):
-        c_in = input_shape[-1]
-        self.kernel = self.add_weight((*self.kernel_size, c_in, self.filters), self.kernel_initializer,
-                                      name="kernel", regularizer=self.kernel_regularizer)
-        self.bias = (self.add_weight((self.filters,), self.bias_initializer, name="bias",
-                                     regularizer=self.bias_regularizer) if self.use_bias else None)
-        self.input_spec = InputSpec(ndim=4, axes={-1: c_in})
+    def kernel_shape(self, c_in) -> tuple:
+        return (*self.kernel_size, c_in, self.filters)
 
     def call(self, inputs, max_pool=None):
         """Convolve; with ``max_pool`` (the MaxPooling2D layer that follows, see
@@ -94,9 +130,45 @@ class Conv2D(Layer):
                                 layer=f"Conv2D '{self.name}'")
         return (n, *out, self.filters)
 
+
+class Conv2DTranspose(FilterBank):
+    """Transposed 2-D convolution over NHWC inputs: each input pixel adds a
+    kernel-weighted patch to the output, patches ``strides`` apart, so with
+    strides 2 the image doubles in size (see ``ops/conv_transpose.py``).
+
+    Weights (Keras' order and shapes): ``kernel`` (kh, kw, filters, C_in) — note
+    filters before C_in, the reverse of Conv2D — and ``bias`` (filters,).
+
+    Output size per axis ('valid': (N-1)·s + k_eff + output_padding, with
+    output_padding=None meaning max(k_eff, s) - k_eff; 'same': N·s, or
+    (N-1)·s + k_eff mod 2 + output_padding), as Keras.
+    """
+
+    def __init__(self, filters, kernel_size, strides=(1, 1), padding="valid", output_padding=None,
+                 data_format=None, dilation_rate=(1, 1), activation=None, use_bias=True,
+                 kernel_initializer="glorot_uniform", bias_initializer="zeros", kernel_regularizer=None,
+                 bias_regularizer=None, **kwargs):
+        super().__init__(filters, kernel_size, strides, padding, dilation_rate, activation, use_bias,
+                         kernel_initializer, bias_initializer, kernel_regularizer, bias_regularizer, data_format,
+                         **kwargs)
+        self.output_padding = normalize_output_padding(output_padding, self.strides, self.where)
+
+    def kernel_shape(self, c_in) -> tuple:
+        return (*self.kernel_size, self.filters, c_in)
+
+    def call(self, inputs):
+        y = conv2d_transpose(inputs, self.kernel, self.bias, self.strides, self.padding, self.output_padding,
+                             self.dilation_rate, layer=self.where)
+        return self.activation(y)
+
+    def compute_output_shape(self, input_shape):
+        n, h, w, _ = input_shape
+        if h is not None and w is not None:  # raises the explanatory error for a size with no matching conv
+            transposed_geometry(h, w, self.kernel_size, self.strides, self.padding, self.output_padding,
+                                self.dilation_rate, layer=self.where)
+        ops = self.output_padding or (None, None)
+        return (n, *[transposed_output_length(size, k, s, self.padding, op, d) for size, k, s, op, d
+                     in zip((h, w), self.kernel_size, self.strides, ops, self.dilation_rate)], self.filters)
+
     def get_config(self):
-        return {**super().get_config(), "filters": self.filters, "kernel_size": self.kernel_size,
-                "strides": self.strides, "padding": self.padding, "dilation_rate": self.dilation_rate,
-                "activation": activations.serialize(self.activation), "use_bias": self.use_bias,
-                **self.weight_arguments("kernel_initializer", "bias_initializer", "kernel_regularizer",
-                                        "bias_regularizer")}
+        return {**super().get_config(), "output_padding": self.output_padding}

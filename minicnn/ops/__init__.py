@@ -7,6 +7,8 @@ are plain array code over ``xp`` (NumPy or CuPy), with its formulas beside it.
 ``dense.py``        Dense as one GEMM
 ``conv_pool.py``    Conv2D + ReLU + MaxPooling2D as one Function (what
                     ``Sequential`` runs for that pair)
+``conv_transpose.py``  Conv2DTranspose: a convolution's input-gradient run
+                    forward (col2im of one GEMM)
 ``depthwise.py``    DepthwiseConv2D
 ``pool.py``         max, average and global pooling
 ``batchnorm.py``    BatchNormalization
