@@ -31,11 +31,14 @@ def tf_constant_overrides(kwargs, dtype):
     LeakyRelu op's slope attribute (0.2 -> 0.20000000298) and, in ``tf.nn.gelu``,
     sqrt(1/2) (``math_ops.cast`` of a Python float goes through float32). That
     is a relative difference of ~1e-8, above the float64 tolerance, and not a
-    difference in the math. So minicnn gets the slope TensorFlow really uses,
-    and Keras' gelu is computed with the float64 constant, in TensorFlow ops.
+    difference in the math. So minicnn gets the slope TensorFlow really uses
+    (the LeakyReLU layer's ``negative_slope`` too: the same op), and Keras'
+    gelu is computed with the float64 constant, in TensorFlow ops.
     See parity/DIFFERENCES.md.
     """
     _, tf = keras_modules()
+    if "negative_slope" in kwargs:
+        return {"negative_slope": float(np.float32(kwargs["negative_slope"]))}, {}
     activation = kwargs.get("activation")
     if activation == "leaky_relu":
         return {"activation": functools.partial(mc.activations.leaky_relu,

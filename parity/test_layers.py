@@ -144,6 +144,10 @@ LAYER_CASES = {
     "Add": merge_case(),
     "Multiply": merge_case(),
     "Concatenate": merge_case(concat=True),
+    "Subtract": merge_case().map(lambda c: (c[0], c[1][:2], *c[2:])),  # exactly two inputs
+    "Average": merge_case(),
+    "Maximum": merge_case(),  # normal draws: no ties, so each gradient has one owner
+    "Minimum": merge_case(),
     "BatchNormalization": image_case(lambda draw: {  # inference: moving statistics (random, variances > 0)
         "momentum": draw(st.sampled_from([0.5, 0.99])), "epsilon": draw(st.sampled_from([1e-3, 2**-7])),
         "center": draw(st.booleans()), "scale": draw(st.booleans())}),
@@ -159,6 +163,12 @@ LAYER_CASES = {
         "max_value": st.sampled_from([None, 0.5, 6.0]), "negative_slope": st.sampled_from([0.0, 0.25]),
         "threshold": st.sampled_from([0.0, 0.5])}).map(lambda kw: (kw, *c[1:]))),
     "Softmax": any_rank_case(min_last=2),
+    "LeakyReLU": any_rank_case().flatmap(lambda c: st.sampled_from([0.3, 0.01, 0.5]).map(
+        lambda slope: ({"negative_slope": slope}, *c[1:]))),
+    # noise layers are the identity at inference, as Dropout (training mode: tests/test_more_layers.py)
+    "SpatialDropout2D(training=False)": image_case(lambda draw: {"rate": draw(st.floats(0.0, 0.9))}),
+    "GaussianNoise(training=False)": any_rank_case().flatmap(
+        lambda c: st.floats(0.0, 1.0).map(lambda stddev: ({"stddev": stddev}, *c[1:]))),
     "ZeroPadding2D": image_case(lambda draw: {"padding": draw(st.one_of(
         st.integers(0, 3), st.tuples(st.tuples(st.integers(0, 3), st.integers(0, 3)),
                                      st.tuples(st.integers(0, 3), st.integers(0, 3)))))}),

@@ -39,6 +39,7 @@ KINDS = {
 SAMPLES = {
     layers.Activation: lambda: layers.Activation("relu"),
     layers.Add: layers.Add,
+    layers.Average: layers.Average,
     layers.AveragePooling2D: layers.AveragePooling2D,
     layers.BatchNormalization: layers.BatchNormalization,
     layers.Concatenate: layers.Concatenate,
@@ -49,10 +50,14 @@ SAMPLES = {
     layers.DepthwiseConv2D: lambda: layers.DepthwiseConv2D(3),
     layers.Dropout: lambda: layers.Dropout(0.5),
     layers.Flatten: layers.Flatten,
+    layers.GaussianNoise: lambda: layers.GaussianNoise(0.1),
     layers.GlobalAveragePooling2D: layers.GlobalAveragePooling2D,
     layers.GlobalMaxPooling2D: layers.GlobalMaxPooling2D,
     layers.InputLayer: lambda: layers.InputLayer((8, 8, 3)),
+    layers.LeakyReLU: layers.LeakyReLU,
     layers.MaxPooling2D: layers.MaxPooling2D,
+    layers.Maximum: layers.Maximum,
+    layers.Minimum: layers.Minimum,
     layers.Multiply: layers.Multiply,
     layers.RandomFlip: layers.RandomFlip,
     layers.RandomRotation: lambda: layers.RandomRotation(0.2),
@@ -65,6 +70,8 @@ SAMPLES = {
     layers.Resizing: lambda: layers.Resizing(4, 4),
     layers.SeparableConv2D: lambda: layers.SeparableConv2D(2, 3),
     layers.Softmax: layers.Softmax,
+    layers.SpatialDropout2D: lambda: layers.SpatialDropout2D(0.5),
+    layers.Subtract: layers.Subtract,
     layers.UpSampling2D: layers.UpSampling2D,
     layers.ZeroPadding2D: layers.ZeroPadding2D,
 }
@@ -79,7 +86,9 @@ def test_every_layer_class_declares_its_kind(cls):
 def test_draws_host_random_numbers_is_true_exactly_for_the_layers_that_do(cls):
     assert cls in SAMPLES, f"add a sample of {cls.__name__} to SAMPLES"
     layer = SAMPLES[cls]()
-    x = [IMAGES, IMAGES] if cls in (layers.Add, layers.Multiply, layers.Concatenate) else IMAGES
+    merges = (layers.Add, layers.Average, layers.Concatenate, layers.Maximum, layers.Minimum, layers.Multiply,
+              layers.Subtract)
+    x = [IMAGES, IMAGES] if cls in merges else IMAGES
     layer(x, training=False)  # builds the layer: weight initialisers draw too
     before = random.get_state()
     layer(x, training=True)

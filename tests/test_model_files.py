@@ -111,11 +111,13 @@ def _one_of_each(layer_classes):
             "DepthwiseConv2D": (3,), "SeparableConv2D": (2, 3), "Rescaling": (0.5,), "Resizing": (4, 5),
             "RandomRotation": (0.1,), "RandomTranslation": (0.1, 0.2), "RandomZoom": (0.1,), "RandomContrast": (0.2,),
             "AveragePooling2D": (3,), "AvgPool2D": (3,), "Convolution2D": (3, 2), "InputLayer": ((4, 4, 3),),
-            "Conv2DTranspose": (3, 2), "Convolution2DTranspose": (3, 2)}
+            "Conv2DTranspose": (3, 2), "Convolution2DTranspose": (3, 2), "GaussianNoise": (0.1,),
+            "SpatialDropout2D": (0.2,)}
     kwargs = {"Conv2D": {"kernel_initializer": "he_normal", "strides": 2}, "BatchNormalization": {"momentum": 0.9},
               "RandomFlip": {"mode": "horizontal", "seed": 3}, "ReLU": {"max_value": 6.0}, "Softmax": {"axis": 1},
               "ZeroPadding2D": {"padding": ((1, 2), (3, 4))}, "UpSampling2D": {"size": 3},
-              "Conv2DTranspose": {"strides": 2, "output_padding": 1, "padding": "same"}}
+              "Conv2DTranspose": {"strides": 2, "output_padding": 1, "padding": "same"},
+              "LeakyReLU": {"negative_slope": 0.1}, "SpatialDropout2D": {"seed": 5}}
     for name in layer_classes:
         cls = getattr(L, name)
         if isinstance(cls, type) and issubclass(cls, L.Layer) and cls is not L.Layer:

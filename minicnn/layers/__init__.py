@@ -1,10 +1,10 @@
 """Layers with Keras' names: ``mc.layers.Conv2D(32, 3, padding='same')``."""
-from .activation import ReLU, Softmax
+from .activation import LeakyReLU, ReLU, Softmax
 from .base import InputSpec, Layer
 from .convolutional import Conv2D, Conv2DTranspose
 from .core import Activation, Dense, Dropout, Flatten, Input, InputLayer, Reshape
 from .depthwise import DepthwiseConv2D, SeparableConv2D
-from .merging import Add, Concatenate, Multiply
+from .merging import Add, Average, Concatenate, Maximum, Minimum, Multiply, Subtract
 from .normalization import BatchNormalization
 from .pooling import (
     AveragePooling2D,
@@ -25,6 +25,7 @@ from .preprocessing import (
     Rescaling,
     Resizing,
 )
+from .regularization import GaussianNoise, SpatialDropout2D
 from .reshaping import Cropping2D, UpSampling2D, ZeroPadding2D
 from .symbolic import KerasTensor
 
@@ -41,4 +42,6 @@ __all__ = [
     # transfer-learning layers
     "BatchNormalization", "Cropping2D", "DepthwiseConv2D", "ReLU", "SeparableConv2D", "Softmax",
     "UpSampling2D", "ZeroPadding2D",
+    # more Keras layers a CNN uses
+    "Average", "GaussianNoise", "LeakyReLU", "Maximum", "Minimum", "SpatialDropout2D", "Subtract",
 ]

@@ -1,7 +1,8 @@
-"""Activation functions as layers with their own settings: ReLU and Softmax.
+"""Activation functions as layers with their own settings: ReLU, LeakyReLU and Softmax.
 
 ``Activation('relu')`` covers the plain cases; these layers take the extra
-arguments Keras gives them (MobileNet's ``ReLU(6.)`` is relu capped at 6).
+arguments Keras gives them (MobileNet's ``ReLU(6.)`` is relu capped at 6,
+``LeakyReLU()`` lets 0.3·x through below zero).
 """
 from __future__ import annotations
 
@@ -41,6 +42,31 @@ class ReLU(Layer):
     def get_config(self):
         return {**super().get_config(), "max_value": self.max_value, "negative_slope": self.negative_slope,
                 "threshold": self.threshold}
+
+
+class LeakyReLU(Layer):
+    """f(x) = x for x >= 0, negative_slope · x otherwise (Keras 3's default slope: 0.3).
+
+    The same Function as ``ReLU(negative_slope=...)``: backward multiplies the
+    gradient by 1 or by ``negative_slope``. Keras 2's ``alpha=`` is accepted as
+    the old name of ``negative_slope``, as Keras 3 does.
+    """
+
+    def __init__(self, negative_slope=0.3, **kwargs):
+        negative_slope = kwargs.pop("alpha", negative_slope)
+        super().__init__(**kwargs)
+        if negative_slope is None or negative_slope < 0:
+            raise ValueError(f"LeakyReLU '{self.name}': negative_slope must be a float >= 0, got {negative_slope}")
+        self.negative_slope = float(negative_slope)
+
+    def call(self, inputs):
+        return activations.leaky_relu(inputs, negative_slope=self.negative_slope)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {**super().get_config(), "negative_slope": self.negative_slope}
 
 
 class Softmax(Layer):

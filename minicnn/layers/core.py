@@ -123,7 +123,7 @@ class Dropout(Layer):
     def __init__(self, rate, noise_shape=None, seed=None, **kwargs):
         super().__init__(**kwargs)
         if not 0 <= rate < 1:
-            raise ValueError(f"Dropout: rate must be in [0, 1), got {rate}")
+            raise ValueError(f"{type(self).__name__} '{self.name}': rate must be in [0, 1), got {rate}")
         self.rate, self.noise_shape, self.seed = rate, noise_shape, seed
         self._random = RandomSource(seed)
 

@@ -1,5 +1,9 @@
-"""Layers that combine several inputs: Add, Multiply, Concatenate."""
+"""Layers that combine several inputs of one shape: Add, Subtract, Multiply,
+Average, Maximum, Minimum (elementwise), and Concatenate (along an axis)."""
 from __future__ import annotations
+
+import functools
+import operator
 
 from ..autograd import math_ops
 from .base import Layer
@@ -40,12 +44,46 @@ class Add(_Merge):
 KerasTensor.add_layer = Add  # ``x + y`` on symbolic tensors (see symbolic.py)
 
 
+class Subtract(_Merge):
+    """inputs[0] - inputs[1]: exactly two inputs, as in Keras."""
+
+    def _check_shapes(self, shapes):
+        super()._check_shapes(shapes)
+        if len(shapes) != 2:
+            raise ValueError(f"Layer '{self.name}' (Subtract) needs exactly 2 inputs, got {len(shapes)}: "
+                             f"{[tuple(s) for s in shapes]}")
+
+    def call(self, inputs):
+        return inputs[0] - inputs[1]
+
+
 class Multiply(_Merge):
     def call(self, inputs):
         out = inputs[0]
         for x in inputs[1:]:
             out = out * x
         return out
+
+
+class Average(_Merge):
+    """(x_1 + ... + x_n) / n: the sum first, then one division, as Keras rounds it."""
+
+    def call(self, inputs):
+        return functools.reduce(operator.add, inputs) / len(inputs)
+
+
+class Maximum(_Merge):
+    """Elementwise max over the inputs; each value's gradient goes to the input it came from."""
+
+    def call(self, inputs):
+        return functools.reduce(math_ops.maximum, inputs)
+
+
+class Minimum(_Merge):
+    """Elementwise min over the inputs; each value's gradient goes to the input it came from."""
+
+    def call(self, inputs):
+        return functools.reduce(math_ops.minimum, inputs)
 
 
 class Concatenate(Layer):
