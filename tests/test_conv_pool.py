@@ -17,6 +17,7 @@ from minicnn.autograd import Tensor
 from minicnn.ops import kernels
 from minicnn.ops.conv import Conv2DFunction, conv2d
 from minicnn.ops.conv_pool import Conv2DReLUMaxPoolFunction, conv2d_relu_max_pool2d
+from minicnn.ops.kernels import numba_conv, tapwise_conv
 from minicnn.ops.pool import max_pool2d
 from minicnn.ops.shapes import WindowGeometry
 from test_gradcheck import check_gradients
@@ -190,3 +191,37 @@ def test_im2col_matrix_is_kept_only_for_a_weight_gradient(implementation, fused)
         assert fn.cols is None
         y.backward(np.ones(y.shape, np.float32))
     np.testing.assert_allclose(x.grad, x_grad, rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("side, channels, path", [
+    (16, 16, "winograd"),   # 16x16 outputs: Winograd's F(2x2, 3x3), then the pool
+    (4, 128, "per tap"),    # a small padded map with many channels: one GEMM per tap
+    (8, 8, "im2col"),       # neither: the fused im2col loop
+])
+@pytest.mark.parametrize("frozen", [False, True])
+def test_inference_takes_the_plain_convolutions_fast_path_then_pools(side, channels, path, frozen):
+    """Without a weight gradient to come (``predict``, or a frozen kernel), the
+    fused Function runs whatever ``conv2d_forward`` picks for the layer, then
+    pools; outputs and, for a frozen kernel, the input gradient equal the
+    reference Conv2D(relu) + MaxPooling2D."""
+    rng = np.random.default_rng(side)
+    x = rng.standard_normal((3, side, side, channels)).astype(np.float32)
+    w = (rng.standard_normal((3, 3, channels, 24)) / np.sqrt(9 * channels)).astype(np.float32)
+    b = rng.standard_normal(24).astype(np.float32) * 0.1
+    geom = WindowGeometry.make(side, side, (3, 3), (1, 1), "same")
+    pool_geom = WindowGeometry.make(side, side, (2, 2), (2, 2), "valid")
+    assert (path == "winograd") == numba_conv._winograd_pays(x, w, geom)
+    assert (path == "per tap") == tapwise_conv.pays(x, w, geom)
+
+    def run(implementation):
+        xt = Tensor(x, requires_grad=frozen)
+        with kernels.use(implementation):
+            if not frozen:
+                with mc.autograd.no_grad():
+                    return [Conv2DReLUMaxPoolFunction(geom, pool_geom)(xt, Tensor(w), Tensor(b)).data]
+            y = Conv2DReLUMaxPoolFunction(geom, pool_geom)(xt, Tensor(w), Tensor(b))
+            y.backward(np.ones(y.shape, np.float32))
+            return [y.data, xt.grad]
+
+    for ours, reference in zip(run("numba"), run("numpy")):
+        np.testing.assert_allclose(ours, reference, rtol=1e-4, atol=1e-4)

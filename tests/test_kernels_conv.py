@@ -21,7 +21,7 @@ from minicnn.autograd import Tensor
 from minicnn.ops import kernels
 from minicnn.ops.conv import conv2d_reference_backward, conv2d_reference_forward
 from minicnn.ops.dense import dense_reference_backward, dense_reference_forward
-from minicnn.ops.kernels import numba_conv, numba_dense, threads
+from minicnn.ops.kernels import allocator, numba_conv, numba_dense, tapwise_conv, threads
 from minicnn.ops.shapes import WindowGeometry
 from test_kernels_numba import close, data, geometry, window
 
@@ -202,6 +202,37 @@ def test_an_error_in_one_part_reaches_the_caller_after_all_parts_end():
     with split(3, 1), pytest.raises(RuntimeError, match="part 0 failed"):
         threads.over_batch(work, 9, 9)
     assert sorted(finished) == [(3, 6), (6, 9)]
+
+
+@pytest.mark.parametrize("path", ["per tap", "over weights", "im2col"])
+def test_a_job_of_few_values_but_many_multiply_adds_is_split(monkeypatch, path):
+    """The 3x3 convolution of a 4x4-pixel, 256-channel map at batch 32 reads
+    and writes 2^17 activations, fewer than ``threads.SMALL``, yet is 150
+    million multiply-adds: its GEMMs count (``threads.gemm_size``), so both
+    cores get a part. The same for the other two GEMM paths."""
+    monkeypatch.setenv("MINICNN_THREADS", "2")
+    parts = []
+    real = threads.partition
+    monkeypatch.setattr(threads, "partition", lambda n, k: parts.append(k) or real(n, k))
+    shape, kernel, channels = {"per tap": ((32, 4, 4, 256), 3, 256), "over weights": ((8, 2, 2, 256), 1, 512),
+                               "im2col": ((32, 8, 8, 64), 1, 64)}[path]
+    x = np.ones(shape, np.float32)
+    w = np.ones((kernel, kernel, shape[3], channels), np.float32)
+    geom = WindowGeometry.make(shape[1], shape[2], (kernel, kernel), (1, 1), "same")
+    assert max(x.size, shape[0] * shape[1] * shape[2] * channels) < threads.SMALL
+    assert (path == "per tap") == tapwise_conv.pays(x, w, geom)
+    assert (path == "over weights") == numba_conv._wide(x, w, geom) and (path != "over weights" or w.size < threads.SMALL)
+    numba_conv.conv2d_forward(x, w, None, geom, False, False)
+    assert parts and all(k == 2 for k in parts)
+
+
+def test_a_cpu_step_keeps_freed_memory_for_the_next(monkeypatch):
+    """The first step on the CPU applies ``allocator.keep_freed_memory`` (glibc)."""
+    calls = []
+    monkeypatch.setattr(allocator, "keep_freed_memory", lambda: calls.append(1) or True)
+    with kernels.blas_on_one_thread():
+        pass
+    assert calls == [1]
 
 
 def blas_threads():

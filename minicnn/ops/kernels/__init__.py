@@ -33,7 +33,8 @@ Each override is tested equal to its reference (``tests/test_kernels_numba.py``,
 each one buys is measured by ``python -m benchmarks``.
 
 ``threads.py`` splits a batch across the CPU cores for the Numba kernels, and
-``numba_gemm.py`` the GEMMs of Conv2D and Dense (over images, or over weights).
+``numba_gemm.py`` the GEMMs of Conv2D and Dense (over images, or over weights);
+``allocator.py`` keeps the memory a step frees for the next one.
 """
 from __future__ import annotations
 
@@ -45,7 +46,7 @@ import warnings
 import numpy as np
 
 from ...backend import get_device
-from . import threads
+from . import allocator, threads
 
 # override name -> (CPU module, GPU module); None: that side runs the reference
 FAST_PATHS = {
@@ -134,7 +135,11 @@ def blas_on_one_thread():
     thread, because the Numba kernels split the batch across the cores
     themselves (``threads.py`` says why two thread teams lose). Nothing to do
     with ``MINICNN_THREADS=1``, with ``MINICNN_KERNELS=numpy`` (whose kernels
-    do not split the batch) or on the GPU."""
-    if get_device() == "gpu" or threads.threads() == 1 or cpu_implementation() != "numba":
+    do not split the batch) or on the GPU. On the CPU the first step also keeps
+    freed memory in the heap for the steps after it (``allocator.py``)."""
+    if get_device() == "gpu":
+        return contextlib.nullcontext()
+    allocator.keep_freed_memory()
+    if threads.threads() == 1 or cpu_implementation() != "numba":
         return contextlib.nullcontext()
     return threads.blas_limited_to_one_thread()

@@ -47,7 +47,7 @@ from ..shapes import WindowGeometry
 from .numba_gemm import (_JIT, _bias, _bias_relu, _cap, _relu_grad_bias_sum, gemm_over_weights_backward,
                          gemm_over_weights_forward, split_over_weights)
 from . import numba_winograd, tapwise_conv
-from .threads import launch, over_batch
+from .threads import gemm_size, launch, over_batch
 
 
 # -- im2col / col2im: the windows, copied without a padded copy of the image ---------------
@@ -251,7 +251,7 @@ def _forward(x, w, b, geom: WindowGeometry, relu: bool, pool: bool, keep_cols: b
             if pool:
                 _maxpool_2x2(rows.reshape(e - s, *conv_shape[1:]), pooled[s:e], cells[s:e])
 
-    over_batch(part, n, max(n * pixels * w2.shape[1], x.size))
+    over_batch(part, n, max(n * pixels * w2.shape[1], x.size, gemm_size(n * pixels, *w2.shape)))
     return (pooled, cells, cols) if pool else (y.reshape(conv_shape), cols)
 
 
@@ -287,7 +287,7 @@ def _backward(x, w, cols, geom: WindowGeometry, needs, dtype, slope_grad):
                 gw = term if gw is None else np.add(gw, term, out=gw)
         return gw, gb
 
-    results = over_batch(part, n, max(n * pixels * w2.shape[1], x.size))
+    results = over_batch(part, n, max(n * pixels * w2.shape[1], x.size, gemm_size(n * pixels, *w2.shape)))
     gw, gb = results[0]
     for part_gw, part_gb in results[1:]:  # in part order: the same sum every run
         gb += part_gb
@@ -359,12 +359,17 @@ def conv2d_backward(g, x, w, y, cols, geom: WindowGeometry, relu: bool, needs, m
 
 # -- Conv2D + ReLU + 2x2 max pooling in one pass (ops/conv_pool.py) ------------------------
 def conv2d_relu_maxpool_forward(x, w, b, geom: WindowGeometry, pool_geom: WindowGeometry, keep_cols: bool = True):
-    """For ``pool_geom.is_2x2_tiling`` only (``ops/conv_pool.py`` checks)."""
-    if not keep_cols and tapwise_conv.pays(x, w, geom):
-        y = tapwise_conv.tapwise_conv2d_forward(x, w, b, geom, relu=True)
+    """For ``pool_geom.is_2x2_tiling`` only (``ops/conv_pool.py`` checks).
+
+    Without a weight gradient to come (``predict``, a frozen layer), a layer
+    that ``conv2d_forward`` sends to Winograd or per tap is faster that way,
+    then pooled, than through the fused im2col loop (``python -m
+    benchmarks.tapwise_conv`` and ``benchmarks.winograd`` measure the paths)."""
+    if not keep_cols and (tapwise_conv.pays(x, w, geom) or _winograd_pays(x, w, geom)):
+        y, _ = conv2d_forward(x, w, b, geom, relu=True, keep_cols=False)
         pooled = np.empty((y.shape[0], pool_geom.out_h, pool_geom.out_w, y.shape[3]), dtype=y.dtype)
         cells = np.empty(pooled.shape, dtype=np.uint8)
-        _maxpool_2x2(y, pooled, cells)
+        launch(_maxpool_2x2, y.shape[0], (y, pooled, cells))
         return pooled, cells, None
     return _forward(x, w, b, geom, relu=True, pool=True, keep_cols=keep_cols)
 

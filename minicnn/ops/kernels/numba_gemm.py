@@ -21,7 +21,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from .threads import over_batch
+from .threads import gemm_size, over_batch
 
 # error_model="numpy": a division by zero gives inf or nan, as in NumPy, instead
 # of Python's ZeroDivisionError; without that test in every division the
@@ -82,7 +82,7 @@ def gemm_over_weights_forward(a, w, b, relu: bool, max_value=None):
         if b is not None or relu:
             _bias_relu(y[:, lo:hi], bias[lo:hi], b is not None, relu, *_cap(max_value, y.dtype))
 
-    over_batch(part, w.shape[1], w.size)
+    over_batch(part, w.shape[1], max(w.size, gemm_size(*a.shape, w.shape[1])))
     return y
 
 
@@ -101,5 +101,5 @@ def gemm_over_weights_backward(g, a, w, y, relu: bool, needs, max_value=None):
         if needs[1]:
             np.matmul(a[:, lo:hi].T, slope_g, out=dw[lo:hi])
 
-    over_batch(part, w.shape[0], w.size)
+    over_batch(part, w.shape[0], max(w.size, gemm_size(*g.shape, w.shape[0])))
     return da, dw, (db.astype(g.dtype) if needs[2] else None)

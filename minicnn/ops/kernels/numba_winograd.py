@@ -33,7 +33,7 @@ from numba import njit
 
 from ..shapes import WindowGeometry
 from .numba_gemm import _JIT, _bias, _cap
-from .threads import over_batch
+from .threads import gemm_size, over_batch
 
 CHUNK_BYTES = 4 << 20  # transformed tiles per chunk of images
 
@@ -143,5 +143,5 @@ def winograd_conv2d_forward(x, w, b, geom: WindowGeometry, relu: bool, keep_cols
             m = np.matmul(v, u)
             _output_tiles(m, y[s:e], bias, b is not None, relu, *_cap(max_value, dtype), tiles_h, tiles_w)
 
-    over_batch(part, n, max(x.size, y.size))
+    over_batch(part, n, max(x.size, y.size, gemm_size(16 * n * tiles_h * tiles_w, c, f)))
     return y, None

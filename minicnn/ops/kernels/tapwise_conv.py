@@ -36,7 +36,7 @@ import numpy as np
 
 from ..shapes import WindowGeometry
 from .numba_gemm import _bias, _bias_relu, _cap, _relu_grad_bias_sum
-from .threads import over_batch
+from .threads import gemm_size, over_batch
 
 MAX_PIXELS = 64  # output pixels per image (8x8) above which im2col's single GEMM wins
 MIN_CHANNELS = 128  # input channels below which the per-tap GEMMs are too thin
@@ -123,7 +123,7 @@ def tapwise_conv2d_forward(x, w, b, geom: WindowGeometry, relu: bool, max_value=
         if b is not None or relu:
             _bias_relu(out.reshape(-1, c_out), bias, b is not None, relu, *_cap(max_value, dtype))
 
-    over_batch(part, n, max(y.size, x.size))
+    over_batch(part, n, max(y.size, x.size, gemm_size(n * sum(t.size for t in taps), c_in, c_out)))
     return y
 
 
@@ -153,7 +153,7 @@ def tapwise_conv2d_backward(g, x, w, y, geom: WindowGeometry, relu: bool, needs,
                 dw[tap.i, tap.j] = np.ascontiguousarray(tap.inputs(x[lo:hi])).reshape(-1, c_in).T @ g_rect
         return dw, db
 
-    parts = over_batch(part, n, max(g.size, x.size))
+    parts = over_batch(part, n, max(g.size, x.size, gemm_size(n * sum(t.size for t in taps), c_in, c_out)))
     dw = db = None
     if needs[1]:
         dw = parts[0][0]

@@ -30,6 +30,13 @@ import threading
 # at a small batch shows the difference).
 SMALL = 1 << 18
 
+# A multiply-add of a GEMM costs about 1/16 of a value's trip through memory
+# in a pass like the above (BLAS runs near the core's peak on data in cache),
+# so a GEMM of rows x K x F multiply-adds counts as rows·K·F / 16 values when
+# deciding whether to split (``gemm_size``): a 4x4-pixel, 256-channel 3x3
+# convolution at batch 32 touches few values but is 150 million multiply-adds.
+GEMM_MACS_PER_VALUE = 16
+
 _queues: list[queue.SimpleQueue] = []
 _blas = None
 _inside = threading.local()
@@ -45,6 +52,11 @@ def threads() -> int:
     if not value.isdigit() or int(value) < 1:
         raise ValueError(f"MINICNN_THREADS must be a positive integer, got {value!r}")
     return int(value)
+
+
+def gemm_size(rows: int, k: int, f: int) -> int:
+    """The ``size`` (in values, see ``over_batch``) a (rows, k) @ (k, f) GEMM counts as."""
+    return rows * k * f // GEMM_MACS_PER_VALUE
 
 
 def partition(n: int, parts: int) -> list[tuple[int, int]]:
@@ -102,7 +114,8 @@ def _run_marked(work, lo, hi):
 def over_batch(work, n: int, size: int) -> list:
     """Run ``work(lo, hi)`` on contiguous parts of range(n) in parallel and return
     the results in part order. ``size`` (how many values the job reads or
-    writes, the larger count) decides whether splitting is worth it. A job started from inside a part
+    writes, the larger count, or ``gemm_size`` of the GEMMs it runs) decides
+    whether splitting is worth it. A job started from inside a part
     runs serially, so parts never wait on each other. If a part fails, the
     error is raised once every part has finished."""
     parts = partition(n, threads() if size >= SMALL else 1)
