@@ -194,16 +194,18 @@ def test_im2col_matrix_is_kept_only_for_a_weight_gradient(implementation, fused)
 
 
 @pytest.mark.parametrize("side, channels, path", [
-    (16, 16, "winograd"),   # 16x16 outputs: Winograd's F(2x2, 3x3), then the pool
-    (4, 128, "per tap"),    # a small padded map with many channels: one GEMM per tap
-    (8, 8, "im2col"),       # neither: the fused im2col loop
+    (16, 16, "winograd"),      # 16x16 outputs: Winograd's F(2x2, 3x3) (forward), then the pool
+    (4, 128, "per tap"),       # a small padded map with many channels: one GEMM per tap, both ways
+    (2, 64, "over weights"),   # weights outweigh the im2col matrix: the GEMM split over them, both ways
+    (8, 8, "im2col"),          # none of these: the fused im2col loop
 ])
-@pytest.mark.parametrize("frozen", [False, True])
-def test_inference_takes_the_plain_convolutions_fast_path_then_pools(side, channels, path, frozen):
-    """Without a weight gradient to come (``predict``, or a frozen kernel), the
-    fused Function runs whatever ``conv2d_forward`` picks for the layer, then
-    pools; outputs and, for a frozen kernel, the input gradient equal the
-    reference Conv2D(relu) + MaxPooling2D."""
+@pytest.mark.parametrize("mode", ["predict", "frozen", "trained"])
+def test_the_fused_function_takes_the_plain_convolutions_fast_paths(side, channels, path, mode):
+    """Where ``conv2d_forward`` has a faster path for the convolution than the
+    fused im2col loop, the fused Function convolves that way and then pools:
+    Winograd without a weight gradient to come (``predict``, a frozen kernel),
+    the per-tap and weight-split paths always, forward and backward. Output
+    and gradients equal the reference Conv2D(relu) + MaxPooling2D."""
     rng = np.random.default_rng(side)
     x = rng.standard_normal((3, side, side, channels)).astype(np.float32)
     w = (rng.standard_normal((3, 3, channels, 24)) / np.sqrt(9 * channels)).astype(np.float32)
@@ -212,16 +214,20 @@ def test_inference_takes_the_plain_convolutions_fast_path_then_pools(side, chann
     pool_geom = WindowGeometry.make(side, side, (2, 2), (2, 2), "valid")
     assert (path == "winograd") == numba_conv._winograd_pays(x, w, geom)
     assert (path == "per tap") == tapwise_conv.pays(x, w, geom)
+    assert (path == "over weights") == numba_conv._wide(x, w, geom)
 
     def run(implementation):
-        xt = Tensor(x, requires_grad=frozen)
+        tensors = [Tensor(x, requires_grad=mode != "predict"), Tensor(w, requires_grad=mode == "trained"),
+                   Tensor(b, requires_grad=mode == "trained")]
         with kernels.use(implementation):
-            if not frozen:
+            if mode == "predict":
                 with mc.autograd.no_grad():
-                    return [Conv2DReLUMaxPoolFunction(geom, pool_geom)(xt, Tensor(w), Tensor(b)).data]
-            y = Conv2DReLUMaxPoolFunction(geom, pool_geom)(xt, Tensor(w), Tensor(b))
-            y.backward(np.ones(y.shape, np.float32))
-            return [y.data, xt.grad]
+                    return [Conv2DReLUMaxPoolFunction(geom, pool_geom)(*tensors).data]
+            y = Conv2DReLUMaxPoolFunction(geom, pool_geom)(*tensors)
+            y.backward(np.random.default_rng(0).standard_normal(y.shape).astype(np.float32))
+            return [y.data] + [t.grad for t in tensors if t.requires_grad]
 
-    for ours, reference in zip(run("numba"), run("numpy")):
-        np.testing.assert_allclose(ours, reference, rtol=1e-4, atol=1e-4)
+    ours, reference = run("numba"), run("numpy")
+    assert len(ours) == {"predict": 1, "frozen": 2, "trained": 4}[mode]
+    for a, r in zip(ours, reference):
+        np.testing.assert_allclose(a, r, rtol=1e-4, atol=1e-4)

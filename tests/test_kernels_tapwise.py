@@ -74,8 +74,8 @@ def test_each_taps_output_range_is_exactly_where_its_input_is_inside(size, strid
 
 
 def test_small_padded_maps_go_per_tap_in_the_dispatch(monkeypatch):
-    """A VGG block-5 shape (2x2 map, 128+ channels) runs per tap, forward and backward; the fused
-    Conv2D+ReLU+MaxPool only when no weight gradient is wanted (its backward is the chunk loop's)."""
+    """A VGG block-5 shape (2x2 map, 128+ channels) runs per tap, forward and backward, and so does
+    the fused Conv2D+ReLU+MaxPool's convolution, with a weight gradient to come or not."""
     rng = np.random.default_rng(0)
     x = rng.standard_normal((3, 2, 2, 128)).astype(np.float32)
     w = rng.standard_normal((3, 3, 128, 8)).astype(np.float32) * 0.1
@@ -92,10 +92,10 @@ def test_small_padded_maps_go_per_tap_in_the_dispatch(monkeypatch):
     assert calls and cols is None
     close(y, want)
     pool_geom = WindowGeometry.make(2, 2, (2, 2), (2, 2), "valid")
-    numba_conv.conv2d_relu_maxpool_forward(x, w, b, geom, pool_geom, keep_cols=True)
-    assert len(calls) == 1
+    _, _, cols = numba_conv.conv2d_relu_maxpool_forward(x, w, b, geom, pool_geom, keep_cols=True)
+    assert len(calls) == 2 and cols is None
     pooled, cells, cols = numba_conv.conv2d_relu_maxpool_forward(x, w, b, geom, pool_geom, keep_cols=False)
     want_pooled, want_cells = maxpool_forward(want, pool_geom)
-    assert len(calls) == 2 and cols is None
+    assert len(calls) == 3 and cols is None
     close(pooled, want_pooled)
     np.testing.assert_array_equal(cells, want_cells)

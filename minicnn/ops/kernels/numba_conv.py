@@ -358,19 +358,27 @@ def conv2d_backward(g, x, w, y, cols, geom: WindowGeometry, relu: bool, needs, m
 
 
 # -- Conv2D + ReLU + 2x2 max pooling in one pass (ops/conv_pool.py) ------------------------
+def _unfused_backward(x, w, geom: WindowGeometry) -> bool:
+    """Layers whose convolution runs per tap or split over its weights, forward
+    and backward: for them the fused Function convolves, then pools."""
+    return tapwise_conv.pays(x, w, geom) or _wide(x, w, geom)
+
+
 def conv2d_relu_maxpool_forward(x, w, b, geom: WindowGeometry, pool_geom: WindowGeometry, keep_cols: bool = True):
     """For ``pool_geom.is_2x2_tiling`` only (``ops/conv_pool.py`` checks).
 
-    Without a weight gradient to come (``predict``, a frozen layer), a layer
-    that ``conv2d_forward`` sends to Winograd or per tap is faster that way,
-    then pooled, than through the fused im2col loop (``python -m
-    benchmarks.tapwise_conv`` and ``benchmarks.winograd`` measure the paths)."""
-    if not keep_cols and (tapwise_conv.pays(x, w, geom) or _winograd_pays(x, w, geom)):
-        y, _ = conv2d_forward(x, w, b, geom, relu=True, keep_cols=False)
+    A layer that ``conv2d_forward`` sends per tap or splits over its weights
+    is faster that way, then pooled, than through the fused im2col loop, and
+    so, without a weight gradient to come (``predict``, a frozen layer), is
+    one it sends to Winograd (whose backward is the im2col loop's anyway).
+    ``python -m benchmarks.tapwise_conv`` and ``benchmarks.winograd`` measure
+    the paths."""
+    if _unfused_backward(x, w, geom) or (not keep_cols and _winograd_pays(x, w, geom)):
+        y, cols = conv2d_forward(x, w, b, geom, relu=True, keep_cols=keep_cols)
         pooled = np.empty((y.shape[0], pool_geom.out_h, pool_geom.out_w, y.shape[3]), dtype=y.dtype)
         cells = np.empty(pooled.shape, dtype=np.uint8)
         launch(_maxpool_2x2, y.shape[0], (y, pooled, cells))
-        return pooled, cells, None
+        return pooled, cells, cols
     return _forward(x, w, b, geom, relu=True, pool=True, keep_cols=keep_cols)
 
 
@@ -379,6 +387,13 @@ def conv2d_relu_maxpool_backward(g, cells, pooled, x, w, cols, geom: WindowGeome
     g = np.ascontiguousarray(g)
     pooled = np.ascontiguousarray(pooled)
     conv_shape = (geom.out_h, geom.out_w, w.shape[-1])
+    if _unfused_backward(x, w, geom):  # the gradient before the pool, then the convolution's own backward
+        through_relu = np.empty(g.shape, g.dtype)
+        _relu_grad_bias_sum(g.reshape(-1, g.shape[3]), pooled.reshape(-1, g.shape[3]), True, False,
+                            g.dtype.type(0), through_relu.reshape(-1, g.shape[3]), np.zeros(g.shape[3]))
+        g_conv = np.empty((x.shape[0], *conv_shape), g.dtype)
+        launch(_maxpool_2x2_backward, x.shape[0], (through_relu, cells, g_conv))
+        return conv2d_backward(g_conv, x, w, None, cols, geom, False, needs)
 
     def slope_grad(s, e, out, db):
         """Each window's winner gets the pooled gradient times ReLU's slope there
