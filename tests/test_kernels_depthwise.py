@@ -4,7 +4,8 @@ The reference (``ops/depthwise.py``) builds the im2col window matrix and
 contracts it with ``einsum``; the kernel loops over output pixels. Hypothesis
 draws windows (kernel sizes, strides, dilations, 'same'/'valid' and explicit
 pads), depth multipliers, odd sizes, with and without bias and fused ReLU or
-ReLU6, in float32 and float64, and the batch split over 1-3 threads.
+ReLU6, in float32 and float64, which gradients are wanted (stride 1 has its
+own dx and dw loops), and the batch split over 1-3 threads.
 """
 import numpy as np
 from hypothesis import assume, given, settings
@@ -22,12 +23,14 @@ case = st.fixed_dictionaries({
     "d": st.integers(1, 2), "window": st.sampled_from(["same", "valid", "pads"]),
     "activation": st.sampled_from([None, "relu", "relu6"]), "bias": st.booleans(),
     "dtype": st.sampled_from([np.float32, np.float64]), "parts": st.integers(1, 3), "seed": st.integers(0, 2**16),
+    "needs": st.sampled_from([(True, True), (True, False), (False, True)]),  # (dx, dw)
 })
 
 
 def tolerance(dtype, scale):
-    """The kernel sums each weight gradient in float64, the reference in the
-    data's dtype: agreement to the reference's own rounding."""
+    """The kernel sums each weight gradient over an image in the data's dtype
+    and over the images in float64, the reference all in the data's dtype:
+    agreement to the reference's own rounding."""
     eps = 2e-5 if dtype == np.float32 else 1e-12
     return {"rtol": eps, "atol": eps * (1 + scale)}
 
@@ -47,7 +50,7 @@ def test_depthwise_kernel_matches_the_reference(p):
     w = rng.standard_normal((p["kh"], p["kw"], p["c"], p["m"])).astype(p["dtype"])
     b = rng.standard_normal(p["c"] * p["m"]).astype(p["dtype"]) if p["bias"] else None
     relu, cap = p["activation"] is not None, (6.0 if p["activation"] == "relu6" else None)
-    needs = (True, True, p["bias"])
+    needs = (*p["needs"], p["bias"])
     with kernels.use("numpy"):
         y_ref, cols = depthwise_reference_forward(x, w, b, geom, relu, True, cap)
         g = rng.standard_normal(y_ref.shape).astype(p["dtype"])

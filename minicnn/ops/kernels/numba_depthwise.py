@@ -19,8 +19,12 @@ Backward, after ReLU's slope (read off y, as in ``numba_conv``)::
     dx[n, r, s, c] += Σ_m g[n, i, j, c·M + m] · w[a, b, c, m]     (each window cell it fed)
     dw[a, b, c, m] += x[n, r, s, c] · g[n, i, j, c·M + m]         (summed over images and pixels)
 
-Each core takes its own images (``threads.over_batch``): dx needs no locks,
-and each core sums its own dw (in float64) before the parts are added in order.
+With stride 1, dx is computed as a gather instead, one write per input
+pixel (``_input_grad_gather``): the gradient of a stride-1 correlation is
+the correlation of g with the kernel turned around. Each core takes its own
+images (``threads.over_batch``): dx needs no locks, and each core sums its
+own dw (one image at a time in the input's dtype, the images in float64)
+before the parts are added in order.
 """
 from __future__ import annotations
 
@@ -65,14 +69,103 @@ def _forward(x, w, b, y, has_bias, relu, has_cap, cap, kh, kw, sh, sw, dh, dw, t
                         out[k] = v
 
 
+@njit(inline="always")
+def _taps_reaching(p, dilation, k, out_size):
+    """Taps i in [first, stop) whose output p - i·dilation lies in [0, out_size)."""
+    first = max(0, (p - out_size + dilation) // dilation)
+    stop = min(k, p // dilation + 1)
+    return first, max(first, stop)
+
+
+@njit(**_JIT)
+def _input_grad_gather(w, g, dx, kh, kw, dh, dw, top, left, oh, ow):
+    """dx for stride 1, written once per input pixel: the sum over the window
+    cells (a, b) whose output (r + top - a·d, s + left - b·d) exists. A gather
+    like forward, instead of adding each output's gradient into 9 input pixels."""
+    n, h, wd, c = dx.shape
+    m = w.shape[3]
+    for img in range(n):
+        for r in range(h):
+            i0, i1 = _taps_reaching(r + top, dh, kh, oh)
+            for s in range(wd):
+                j0, j1 = _taps_reaching(s + left, dw, kw, ow)
+                d_pixel = dx[img, r, s]
+                d_pixel[:] = 0
+                for i in range(i0, i1):
+                    for j in range(j0, j1):
+                        grad = g[img, r + top - i * dh, s + left - j * dw]
+                        weights = w[i, j]
+                        if m == 1:  # the common case, kept free of the inner loop so it vectorises
+                            for ch in range(c):
+                                d_pixel[ch] += grad[ch] * weights[ch, 0]
+                        else:
+                            for ch in range(c):
+                                for k in range(m):
+                                    d_pixel[ch] += grad[ch * m + k] * weights[ch, k]
+
+
+@njit(**_JIT)
+def _weight_grad_rows(x, g, dw_sum, kh, kw, dh, dw, top, left, oh, ow):
+    """dw for stride 1 and a depth multiplier of 1, added to ``dw_sum`` (float64).
+
+    For tap (a, b), dw[a, b, :] = Σ x[r + a·d - top, s + b·d - left, :] · g[r, s, :]
+    over the outputs (r, s) whose input is inside the image. Along an output
+    row those inputs are one contiguous run of the input row, and the g values
+    one run of the g row: so each tap multiplies two long runs into an
+    accumulator as long as the run (vectorised), and only at the end of the
+    image is each accumulator folded, every C-th value, onto the C weights."""
+    n, h, wd, c = x.shape
+    x_rows = x.reshape(n, h, wd * c)
+    g_rows = g.reshape(n, oh, ow * c)
+    acc = np.empty((kh, kw, ow * c), x.dtype)
+    for img in range(n):
+        acc[:] = 0
+        for i in range(kh):
+            for yo in range(oh):
+                r = yo + i * dh - top
+                if r < 0 or r >= h:
+                    continue
+                for j in range(kw):
+                    first = max(0, left - j * dw)
+                    stop = min(ow, wd + left - j * dw)
+                    if first >= stop:
+                        continue
+                    _multiply_add_run(acc[i, j], g_rows[img, yo], x_rows[img, r], first * c, stop * c,
+                                      (j * dw - left) * c)
+        for i in range(kh):
+            for j in range(kw):
+                run = acc[i, j]
+                for xo in range(1, ow):  # fold the run onto its first C values
+                    for ch in range(c):
+                        run[ch] += run[xo * c + ch]
+                for ch in range(c):
+                    dw_sum[i, j, ch, 0] += run[ch]
+
+
+@njit(inline="always")
+def _multiply_add_run(acc, g_row, x_row, lo, hi, shift):
+    """acc[k] += g_row[k] · x_row[k + shift] for k in [lo, hi), unsigned offsets
+    (as ``numba_conv._im2col``: no wrap-around test, so it vectorises)."""
+    lo, hi, shift = np.uint64(lo), np.uint64(hi), np.int64(shift)
+    for k in range(lo, hi):
+        acc[k] += g_row[k] * x_row[np.uint64(np.int64(k) + shift)]
+
+
 @njit(**_JIT)
 def _backward(x, w, g, dx, dw_sum, want_dx, want_dw, kh, kw, sh, sw, dh, dw, top, left, oh, ow):
-    """dx for these images (zeroed here) and their dw, added to ``dw_sum``."""
+    """dx for these images (zeroed here; stride 1 goes to ``_input_grad_gather``
+    instead) and their dw, summed per image in the input's dtype, then added to
+    ``dw_sum`` (float64)."""
     n, h, wd, c = x.shape
     m = w.shape[3]
-    if want_dx:
+    scatter_dx = want_dx and (sh != 1 or sw != 1)
+    if scatter_dx:
         dx[:] = 0
+    if not (scatter_dx or want_dw):
+        return
+    image_dw = np.empty(w.shape, x.dtype)
     for img in range(n):
+        image_dw[:] = 0
         for yo in range(oh):
             i0, i1 = _span(yo, kh, sh, dh, top, h)
             for xo in range(ow):
@@ -82,10 +175,10 @@ def _backward(x, w, g, dx, dw_sum, want_dx, want_dw, kh, kw, sh, sw, dh, dw, top
                     r = yo * sh + i * dh - top
                     for j in range(j0, j1):
                         s = xo * sw + j * dw - left
-                        weights = w[i, j]
-                        if want_dx:
+                        if scatter_dx:
+                            weights = w[i, j]
                             d_pixel = dx[img, r, s]
-                            if m == 1:  # the common case, kept free of the inner loop so it vectorises
+                            if m == 1:
                                 for ch in range(c):
                                     d_pixel[ch] += grad[ch] * weights[ch, 0]
                             else:
@@ -94,7 +187,7 @@ def _backward(x, w, g, dx, dw_sum, want_dx, want_dw, kh, kw, sh, sw, dh, dw, top
                                         d_pixel[ch] += grad[ch * m + k] * weights[ch, k]
                         if want_dw:
                             pixel = x[img, r, s]
-                            d_weights = dw_sum[i, j]
+                            d_weights = image_dw[i, j]
                             if m == 1:
                                 for ch in range(c):
                                     d_weights[ch, 0] += pixel[ch] * grad[ch]
@@ -102,6 +195,10 @@ def _backward(x, w, g, dx, dw_sum, want_dx, want_dw, kh, kw, sh, sw, dh, dw, top
                                 for ch in range(c):
                                     for k in range(m):
                                         d_weights[ch, k] += pixel[ch] * grad[ch * m + k]
+        if want_dw:
+            flat_sum, flat_image = dw_sum.reshape(-1), image_dw.reshape(-1)
+            for k in range(flat_sum.size):
+                flat_sum[k] += flat_image[k]
 
 
 def depthwise_forward(x, w, b, geom: WindowGeometry, relu: bool = False, max_value=None):
@@ -135,7 +232,15 @@ def depthwise_backward(g, x, w, y, geom: WindowGeometry, relu: bool, needs, max_
 
     def part(lo, hi):
         dw_sum = np.zeros(w.shape, np.float64)
-        _backward(x[lo:hi], w, slope_g[lo:hi], dx[lo:hi], dw_sum, needs[0], needs[1], *geom.as_ints())
+        stride_1 = geom.strides == (1, 1)
+        rows_dw = needs[1] and stride_1 and w.shape[3] == 1
+        _backward(x[lo:hi], w, slope_g[lo:hi], dx[lo:hi], dw_sum, needs[0], needs[1] and not rows_dw,
+                  *geom.as_ints())
+        kh, kw, _, _, dh, dw, top, left, oh, ow = geom.as_ints()
+        if rows_dw:
+            _weight_grad_rows(x[lo:hi], slope_g[lo:hi], dw_sum, kh, kw, dh, dw, top, left, oh, ow)
+        if needs[0] and stride_1:
+            _input_grad_gather(w, slope_g[lo:hi], dx[lo:hi], kh, kw, dh, dw, top, left, oh, ow)
         return dw_sum
 
     parts = over_batch(part, x.shape[0], max(x.size, g.size))
