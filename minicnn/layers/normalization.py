@@ -79,7 +79,15 @@ class BatchNormalization(Layer):
     def call(self, inputs, training=False):
         if not (training and self.trainable):
             return self.call_fused(inputs)
-        fn = BatchNormFunction(self._reduction_axes, self.epsilon)
+        return self.call_batch_statistics(inputs)
+
+    def call_batch_statistics(self, inputs, relu=False, max_value=None):
+        """This layer in training mode: normalised with the batch's statistics,
+        which update the moving ones. With ``relu``, the ReLU (capped at
+        ``max_value``) that follows it in a graph is applied in the same pass,
+        and its slope in the same pass of backward (``models/fusion.py``)."""
+        inputs = self._to_tensor(inputs)
+        fn = BatchNormFunction(self._reduction_axes, self.epsilon, relu=relu, max_value=max_value)
         out = fn(inputs, self._affine(self.gamma, 1.0, inputs), self._affine(self.beta, 0.0, inputs))
         m = self.momentum
         self.moving_mean.assign(self.moving_mean.data * m + fn.batch_mean.reshape(-1) * (1.0 - m))

@@ -28,9 +28,12 @@ operations), so a frozen BN between trainable convolutions fuses in ``fit`` too.
 ``plan_chains`` finds the chains once per graph, from the layers' declared
 ``kind`` and ``as_relu()``: each link must be the only consumer of the tensor
 before it (and not a model output), so nothing else sees the skipped
-intermediate values. ``run_chain`` runs one at call time, or returns None when
-it must not fuse now (a BatchNormalization in training mode). ``summary()`` and
-``explain()`` list the chains (``Model.fused_groups``).
+intermediate values. ``run_chain`` runs one at call time. A BatchNormalization
+in training mode normalises with the batch's statistics and so cannot fold;
+the chain then runs as the convolution (padding folded in) and the
+BatchNormalization with its ReLU in one pass forward and one backward
+(``BatchNormalization.call_batch_statistics``). ``summary()`` and ``explain()``
+list the chains (``Model.fused_groups``).
 """
 from __future__ import annotations
 
@@ -130,18 +133,23 @@ def _training_of(node, training):
 
 
 def run_chain(chain: Chain, values: dict, training):
-    """The chain's output, computed as one convolution, or None if it must not
-    fuse in this call (its BatchNormalization would use batch statistics)."""
-    if chain.batch_norm is not None:
-        bn = chain.batch_norm.layer
-        if _training_of(chain.batch_norm, training) and bn.trainable:
-            return None
+    """The chain's output, computed as one convolution, or as a convolution and
+    a BatchNormalization with its ReLU when that uses batch statistics (it then
+    cannot fold); None when nothing would be gained (a training-mode BN alone
+    after the convolution)."""
     first = chain.nodes[0]
     x = values[id(first.input_tensors[0])]
     if chain.max_pool is not None:
         return chain.conv.layer(x, max_pool=chain.max_pool.layer)
     relu, max_value = chain.relu.layer.as_relu() if chain.relu is not None else (False, None)
+    pads = chain.pad and chain.pad.layer.padding
+    bn = chain.batch_norm and chain.batch_norm.layer
+    if bn is not None and _training_of(chain.batch_norm, training) and bn.trainable:
+        if chain.relu is None and chain.pad is None:
+            return None
+        if chain.conv is not None:
+            x = chain.conv.layer.call_fused(x, pads=pads)
+        return bn.call_batch_statistics(x, relu=relu, max_value=max_value)
     if chain.conv is None:
-        return chain.batch_norm.layer.call_fused(x, relu=relu, max_value=max_value)
-    return chain.conv.layer.call_fused(x, batch_norm=chain.batch_norm and chain.batch_norm.layer, relu=relu,
-                                       max_value=max_value, pads=chain.pad and chain.pad.layer.padding)
+        return bn.call_fused(x, relu=relu, max_value=max_value)
+    return chain.conv.layer.call_fused(x, batch_norm=bn, relu=relu, max_value=max_value, pads=pads)

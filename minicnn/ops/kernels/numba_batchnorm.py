@@ -11,7 +11,9 @@ pixel, and:
   a third writes y = x·scale + shift;
 * inference forward: the third pass alone;
 * backward: one pass sums g and g·x̂ per channel, a second writes
-  dx = inv·(ĝ - mean(ĝ) - x̂·mean(ĝ·x̂)) with ĝ = g·γ (training), or dx = ĝ·inv.
+  dx = inv·(ĝ - mean(ĝ) - x̂·mean(ĝ·x̂)) with ĝ = g·γ (training), or dx = ĝ·inv;
+  with a ReLU fused in, both passes first take g through its slope (read off
+  the output), so neither the ReLU's gradient nor its mask is ever stored.
 
 Channel sums are taken per core over its own rows (``threads.over_batch``), in
 float64, then added in part order.
@@ -21,7 +23,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from .numba_gemm import _JIT, _cap, _relu_grad_bias_sum
+from .numba_gemm import _JIT, _cap
 from .threads import over_batch
 
 
@@ -62,6 +64,35 @@ def _gradient_sums(g, x, mean, inv, sum_g, sum_g_xhat):
         for ch in range(c):
             sum_g[ch] += g[r, ch]
             sum_g_xhat[ch] += g[r, ch] * ((x[r, ch] - mean[ch]) * inv[ch])
+
+
+@njit(inline="always")
+def _through_relu(g, y, has_cap, cap):
+    """g times the fused ReLU's slope, read off its output y: 1 where 0 < y
+    (and y < cap), else 0."""
+    return g if (y > 0 and not (has_cap and y >= cap)) else g * 0
+
+
+@njit(**_JIT)
+def _gradient_sums_relu(g, y, x, mean, inv, has_cap, cap, sum_g, sum_g_xhat):
+    """``_gradient_sums`` of g taken through the fused ReLU first."""
+    rows, c = g.shape
+    for r in range(rows):
+        for ch in range(c):
+            gr = _through_relu(g[r, ch], y[r, ch], has_cap, cap)
+            sum_g[ch] += gr
+            sum_g_xhat[ch] += gr * ((x[r, ch] - mean[ch]) * inv[ch])
+
+
+@njit(**_JIT)
+def _input_gradient_relu(g, y, x, mean, inv, has_cap, cap, gamma_inv, mean_g, mean_g_xhat, dx):
+    """``_input_gradient`` of g taken through the fused ReLU first."""
+    rows, c = g.shape
+    for r in range(rows):
+        for ch in range(c):
+            xhat = (x[r, ch] - mean[ch]) * inv[ch]
+            gr = _through_relu(g[r, ch], y[r, ch], has_cap, cap)
+            dx[r, ch] = gamma_inv[ch] * (gr - mean_g[ch] - xhat * mean_g_xhat[ch])
 
 
 @njit(**_JIT)
@@ -126,13 +157,14 @@ def batchnorm_backward(g2, x2, mean, var, gamma, epsilon, batch_stats: bool, nee
     x2 = np.ascontiguousarray(x2)
     rows, c = g2.shape
     dtype = g2.dtype
-    if y2 is not None:  # through the fused ReLU first
-        through_relu = np.empty_like(g2)
-        _relu_grad_bias_sum(g2, np.ascontiguousarray(y2), True, *_cap(max_value, dtype), through_relu,
-                            np.zeros(c, np.float64))
-        g2 = through_relu
     inv = (1.0 / np.sqrt(var + dtype.type(epsilon))).astype(dtype)
-    sum_g, sum_g_xhat = _channel_sums(_gradient_sums, rows, ((g2, x2), (mean, inv)), 2, c)
+    if y2 is None:
+        rows_in, relu_args = (g2, x2), ()
+        sums, input_gradient = _gradient_sums, _input_gradient
+    else:  # through the fused ReLU first, in both passes (no array of g·slope is written)
+        rows_in, relu_args = (g2, np.ascontiguousarray(y2), x2), _cap(max_value, dtype)
+        sums, input_gradient = _gradient_sums_relu, _input_gradient_relu
+    sum_g, sum_g_xhat = _channel_sums(sums, rows, (rows_in, (mean, inv, *relu_args)), 2, c)
     dx = None
     if needs[0]:
         dx = np.empty_like(g2)
@@ -141,5 +173,5 @@ def batchnorm_backward(g2, x2, mean, var, gamma, epsilon, batch_stats: bool, nee
             mean_g, mean_g_xhat = (sum_g / rows).astype(dtype), (sum_g_xhat / rows).astype(dtype)
         else:  # fixed statistics: y is affine in x
             mean_g = mean_g_xhat = np.zeros(c, dtype)
-        _rows_map(_input_gradient, rows, (g2, x2), (mean, inv, gamma_inv, mean_g, mean_g_xhat), dx)
+        _rows_map(input_gradient, rows, rows_in, (mean, inv, *relu_args, gamma_inv, mean_g, mean_g_xhat), dx)
     return (dx, sum_g_xhat.astype(dtype) if needs[1] else None, sum_g.astype(dtype) if needs[2] else None)
