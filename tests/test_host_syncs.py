@@ -62,3 +62,39 @@ def test_terminate_on_nan_reads_a_device_loss_only_every_so_many_batches(monkeyp
     assert reads == [] and not callback.model.stop_training
     callback.on_train_batch_end(monitors.GPU_NAN_CHECK_EVERY, Logs())
     assert reads == [1] and callback.model.stop_training
+
+
+def test_a_captured_step_computes_adams_step_size_on_the_device():
+    """A CUDA-graph step (``models/gpu/graph.py``) advances Adam's step counter
+    and computes its step size with device arrays, no copy from the host per
+    step: checked with NumPy standing in for CuPy, counting host-to-device
+    copies (``asarray``). The counter is set from the host once, and again only
+    when ``iterations`` moved outside the step (a load)."""
+    from minicnn.models.gpu.graph import CapturedTrainStep  # noqa: PLC0415 - imports no CuPy
+
+    copies = []
+
+    class Device:
+        def __getattr__(self, name):
+            return getattr(np, name)
+
+        def asarray(self, a, *args, **kwargs):
+            copies.append(1)
+            return np.asarray(a, *args, **kwargs)
+
+    device = Device()
+    model = mc.Sequential([mc.Input((3,)), mc.layers.Dense(2)])
+    optimizer = mc.optimizers.Adam(0.01)
+    model.compile(optimizer=optimizer, loss="mse")
+    step = CapturedTrainStep(model)
+    for t in range(1, 6):
+        step._sync_step_counter(device)
+        step._advance_step_size(device)
+        assert step.alpha.dtype == np.float32
+        assert step.alpha[0] == np.float32(optimizer.step_size(0.01, t))
+        optimizer.iterations += 1  # what the step's apply() counts
+    assert len(copies) == 1
+    optimizer.iterations = 100  # optimizer state loaded
+    step._sync_step_counter(device)
+    step._advance_step_size(device)
+    assert len(copies) == 2 and step.alpha[0] == np.float32(optimizer.step_size(0.01, 101))

@@ -17,9 +17,11 @@ What must hold for a replay to be the same step as an eager one:
 3. **No host numbers that change between steps.** Host scalars are baked into
    the kernels' arguments at capture. Adam's step size (``Adam.step_size``)
    changes every step, so the step reads it from a one-element device array
-   (``Adam.device_step_size``) that the host rewrites before each replay. The
-   learning rate itself is baked: when it changes (a schedule, a callback),
-   the step is captured again; after a few re-captures it stays eager.
+   (``Adam.device_step_size``), which the step itself computes first, on the
+   device, from a step counter that also lives there (``_advance_step_size``):
+   nothing is copied from the host per step. The learning rate itself is
+   baked: when it changes (a schedule, a callback), the step is captured
+   again; after a few re-captures it stays eager.
 4. **No host synchronisation and no host randomness inside the step.** A
    ``float(...)`` of a device value, clipping by global norm, a Dropout mask
    drawn on the host: capture would fail or bake one mask forever. Such models
@@ -72,14 +74,15 @@ class CapturedTrainStep:
     def __init__(self, model, warmup=2):
         self.model, self.optimizer, self.warmup = model, model.optimizer, warmup
         self.graphs: dict[tuple, _Captured] = {}
-        self.alpha = None
+        self.alpha = self.step_counter = None  # Adam's step size and step number, on the device
+        self._counter_at = None  # the optimizer's iterations the device counter was last synced to
         self.eager_steps = self.replays = 0
         self.disabled_reason = None
 
     # -- the step --------------------------------------------------------------------
     def __call__(self, x, y):
         cupy = backend.default_xp()
-        self._set_alpha(cupy)
+        self._sync_step_counter(cupy)
         if self.disabled_reason is None and self.eager_steps >= self.warmup:
             sig = _signature(x, y) + (self.optimizer.learning_rate,)
             captured = self.graphs.get(sig)
@@ -87,6 +90,8 @@ class CapturedTrainStep:
                 captured.x[...] = cupy.asarray(x)
                 captured.y[...] = cupy.asarray(y)
                 self.optimizer.iterations += 1  # what the replayed apply() would have counted
+                if self.alpha is not None:  # and the step counter the replay advances on the device
+                    self._counter_at += 1
                 for w in self.model.trainable_weights:
                     w.version += 1
                 return self._launch(captured)
@@ -99,25 +104,45 @@ class CapturedTrainStep:
         with self._step_size_on_device():  # the eager twin of the captured step
             return self.model._train_batch(x, y)
 
-    def _set_alpha(self, cupy):
-        """Adam's step size for the coming step, written to the device (rule 3)."""
+    def _sync_step_counter(self, cupy):
+        """Create Adam's device step counter, or set it again when the
+        optimizer's ``iterations`` moved without this step (weights and
+        optimizer state loaded, another training loop): one host-to-device
+        copy then, none in the steps that follow (rule 3)."""
         if not isinstance(self.optimizer, optimizers.Adam):
             return
         if self.alpha is None:
             weights = self.model.trainable_weights
             self.alpha = cupy.zeros(1, dtype=weights[0].data.dtype if weights else backend.floatx())
-        t = self.optimizer.iterations + 1
-        step_size = self.optimizer.step_size(self.optimizer.learning_rate, t)
-        self.alpha.set(np.asarray([step_size], dtype=self.alpha.dtype))
+        if self.step_counter is None:
+            self.step_counter = cupy.zeros(1, dtype=np.float64)
+        if self._counter_at != self.optimizer.iterations:  # in place: captured graphs hold its address
+            self.step_counter[...] = cupy.asarray(np.array([self.optimizer.iterations], dtype=np.float64))
+            self._counter_at = self.optimizer.iterations
+
+    def _advance_step_size(self, cupy):
+        """t += 1 and alpha = lr·sqrt(1-β2ᵗ)/(1-β1ᵗ) (``Adam.step_size``), both on
+        the device, in float64 like the host formula: the first kernels of each
+        step, eager or captured, so a replay computes its own step size."""
+        if self.alpha is None:
+            return
+        self.step_counter += 1
+        t, opt = self.step_counter, self.optimizer
+        step_size = float(opt.learning_rate) * cupy.sqrt(1 - opt.beta_2 ** t) / (1 - opt.beta_1 ** t)
+        self.alpha[...] = step_size.astype(self.alpha.dtype)
+        self._counter_at += 1
 
     @contextlib.contextmanager
-    def _step_size_on_device(self):
+    def _step_size_on_device(self, advance=True):
         """While active, Adam's update reads its step size from the device array
-        (rule 3). Eager warm-up steps run this way too, so the kernels captured
-        are the ones already compiled and loaded."""
+        (rule 3), computed first for the coming step (``advance``; a capture
+        records that itself). Eager warm-up steps run this way too, so the
+        kernels captured are the ones already compiled and loaded."""
         if not isinstance(self.optimizer, optimizers.Adam):
             yield
             return
+        if advance:
+            self._advance_step_size(backend.default_xp())
         self.optimizer.device_step_size = self.alpha
         try:
             yield
@@ -150,9 +175,10 @@ class CapturedTrainStep:
             c.x, c.y = cupy.array(x), cupy.array(y)
             stream = cupy.cuda.Stream(non_blocking=True)
             stream.wait_event(cupy.cuda.get_current_stream().record())
-            with stream, self._step_size_on_device():
+            with stream, self._step_size_on_device(advance=False):
                 stream.begin_capture()
                 try:
+                    self._advance_step_size(cupy)  # recorded: each replay advances the step counter
                     c.loss, c.pred = self.model._train_batch(c.x, c.y)
                 finally:
                     c.graph = stream.end_capture()
