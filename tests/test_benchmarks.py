@@ -155,3 +155,19 @@ def test_parity_reference_file_is_refused_when_it_is_something_else(tmp_path):
     bad.write_bytes(b"not a zip file")
     with pytest.raises(ValueError, match=r"ref\.npz: not a reference file written by .*--record"):
         load_reference(bad)
+
+
+def test_the_recorded_gpu_reference_covers_every_parity_layer_row():
+    """``gpu/cpu_reference.npz`` holds the CPU's outputs for the GPU run to
+    compare with; a layer row added to the parity suite without recording it
+    again would silently be missing from the GPU check."""
+    from benchmarks.gpu.parity_outputs import REFERENCE, load_reference
+    from parity.test_layers import LAYER_CASES
+
+    import minicnn as mc
+
+    cases, _, _ = load_reference(REFERENCE)
+    recorded = {c["label"] for c in cases if c["kind"] == "layer"}
+    wanted = {label for label in LAYER_CASES if hasattr(mc.layers, label.split("(")[0])}
+    assert wanted <= recorded, (f"not in {REFERENCE.name}: {sorted(wanted - recorded)}; run "
+                                "python -m benchmarks.gpu.parity_outputs --record")
