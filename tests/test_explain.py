@@ -159,3 +159,24 @@ def test_depthwise_and_separable_formulas():
     assert dw.params == 3 * 3 * 8 * 2 + 16 and dw.macs == 16 * 16 * 16 * 9
     assert sep.params == 3 * 3 * 16 + 16 * 16 + 16 and sep.macs == 8 * 8 * 16 * (9 + 16)
     assert "k·k·c_in·m + c_in·m·filters + filters = 3·3·16·1 + 16·16 + 16 = 416" in sep.param_formula
+
+
+@pytest.mark.parametrize("kwargs, out_hw", [
+    ({"strides": 2, "padding": "same", "output_padding": 1}, (10, 10)),
+    ({"strides": 2, "padding": "same"}, (10, 10)),
+    ({"strides": (2, 3), "padding": "valid"}, (11, 15)),
+    ({"strides": 2, "padding": "valid", "output_padding": 1}, (12, 12)),
+])
+def test_conv2d_transpose_formulas(kwargs, out_hw):
+    """Each input pixel adds a kh·kw·filters patch: the multiply-adds count the
+    inputs; the size lines give the shape the layer really produces."""
+    inp = mc.Input((5, 5, 3))
+    out = layers.Conv2DTranspose(4, 3, name="up", **kwargs)(inp)
+    model = mc.Model(inp, out)
+    (up,) = explain_model(model).layers
+    y = model.predict(np.zeros((1, 5, 5, 3), np.float32), verbose=0)
+    assert y.shape[1:3] == out_hw and up.output_shape[1:3] == out_hw
+    assert up.params == 3 * 3 * 4 * 3 + 4 and up.macs == 5 * 5 * 3 * 3 * 3 * 4
+    assert up.mac_formula == "in_h·in_w·c_in·(k·k·filters) = 5·5·3·(3·3·4) = 2,700"
+    for line, size in zip(up.size_lines, out_hw):
+        assert line.split(" = ")[-1].split(" ")[0] == str(size)

@@ -29,6 +29,7 @@ LAYER_CLASSES = sorted({c for c in vars(layers).values() if inspect.isclass(c) a
 
 KINDS = {
     layers.Conv2D: "conv", layers.DepthwiseConv2D: "depthwise_conv", layers.SeparableConv2D: "separable_conv",
+    layers.Conv2DTranspose: "conv_transpose",
     layers.MaxPooling2D: "max_pool", layers.AveragePooling2D: "average_pool",
     layers.GlobalAveragePooling2D: "global_pool", layers.GlobalMaxPooling2D: "global_pool",
     layers.Dense: "dense", layers.Flatten: "flatten", layers.ZeroPadding2D: "zero_padding",

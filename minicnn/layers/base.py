@@ -94,7 +94,7 @@ class Layer:
     elsewhere asks the layer instead of matching class names:
 
     * ``kind``: what the layer computes, in one word: "conv", "depthwise_conv",
-      "separable_conv", "max_pool", "average_pool", "global_pool", "dense",
+      "separable_conv", "conv_transpose", "max_pool", "average_pool", "global_pool", "dense",
       "flatten", "zero_padding", "batch_norm", "input"; ``None`` (the default,
       and custom layers) otherwise. ``explain()`` picks its worked formula by it
       (``models/explain.py``), and a graph finds what it can fuse by it

@@ -144,6 +144,8 @@ class Conv2DTranspose(FilterBank):
     (N-1)·s + k_eff mod 2 + output_padding), as Keras.
     """
 
+    kind = "conv_transpose"
+
     def __init__(self, filters, kernel_size, strides=(1, 1), padding="valid", output_padding=None,
                  data_format=None, dilation_rate=(1, 1), activation=None, use_bias=True,
                  kernel_initializer="glorot_uniform", bias_initializer="zeros", kernel_regularizer=None,

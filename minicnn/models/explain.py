@@ -207,8 +207,37 @@ def _global_pool(layer, ex: LayerExplanation):
 
 
 # The rule that works out a layer's numbers, by the kind the layer declares (``Layer.kind``).
+def _conv_transpose(layer, ex: LayerExplanation):
+    """Each input pixel adds its kh×kw×filters patch to the output: the
+    multiply-adds are counted over the inputs, not the outputs."""
+    kh, kw = layer.kernel_size
+    k2 = "k·k" if kh == kw else "kh·kw"
+    _, ih, iw, c_in = ex.input_shape
+    _, oh, ow, c_out = ex.output_shape
+    ops = layer.output_padding or (None, None)
+    for axis, n, k, s, op, d, out in zip("HW", (ih, iw), layer.kernel_size, layer.strides, ops,
+                                         layer.dilation_rate, (oh, ow)):
+        k_eff = effective_kernel(k, d)
+        if layer.padding == "valid":
+            if op is None:
+                rule = (f"(N−1)·s + max(k_eff, s) = ({n}−1)·{s} + max({k_eff}, {s}) = {out} "
+                        "(no output_padding given)")
+            else:
+                rule = f"(N−1)·s + k_eff + output_padding = ({n}−1)·{s} + {k_eff} + {op} = {out}"
+        elif op is None:
+            rule = f"'same' and no output_padding: N·s = {n}·{s} = {out}"
+        else:
+            rule = f"(N−1)·s + k_eff mod 2 + output_padding = ({n}−1)·{s} + {k_eff % 2} + {op} = {out}"
+        ex.size_lines.append(f"{axis}: {rule}")
+    bias = " + filters" if layer.use_bias else ""
+    ex.param_formula = (f"{k2}·filters·c_in{bias} = {kh}·{kw}·{c_out}·{c_in}"
+                        + (f" + {c_out}" if layer.use_bias else "") + f" = {ex.params:,}")
+    ex.macs = ih * iw * c_in * kh * kw * c_out
+    ex.mac_formula = f"in_h·in_w·c_in·({k2}·filters) = {ih}·{iw}·{c_in}·({kh}·{kw}·{c_out}) = {ex.macs:,}"
+
+
 RULES = {
-    "conv": _conv, "depthwise_conv": _conv, "separable_conv": _conv,
+    "conv": _conv, "depthwise_conv": _conv, "separable_conv": _conv, "conv_transpose": _conv_transpose,
     "max_pool": _pool, "average_pool": _pool, "global_pool": _global_pool,
     "dense": _dense, "flatten": _flatten, "zero_padding": _zero_padding,
 }
