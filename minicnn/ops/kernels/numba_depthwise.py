@@ -1,4 +1,4 @@
-"""DepthwiseConv2D on the CPU: a direct loop over output pixels, channels innermost.
+"""DepthwiseConv2D on the CPU: direct loops over NHWC rows, channels innermost.
 
 Overrides (``kernels/__init__.py`` chooses them): ``depthwise_forward`` and
 ``depthwise_backward`` for ``ops/depthwise.py``, whose reference builds the
@@ -9,26 +9,24 @@ channels, side by side in NHWC) times one row of weights::
 
     y[n, i, j, c·M + m] = b[c·M + m] + Σ_(a,b) x[n, i·s + a·d - top, j·s + b·d - left, c] · w[a, b, c, m]
 
-Channels are the innermost loop, so each window cell is a multiply-add over
-two contiguous runs of C values (vectorised by the compiler), padding is a
-bounds test (``_span``), and nothing the size of the window matrix exists.
-Bias and ReLU (capped for ReLU6) are applied while the pixel is in registers.
-
 Backward, after ReLU's slope (read off y, as in ``numba_conv``)::
 
-    dx[n, r, s, c] += Σ_m g[n, i, j, c·M + m] · w[a, b, c, m]     (each window cell it fed)
-    dw[a, b, c, m] += x[n, r, s, c] · g[n, i, j, c·M + m]         (summed over images and pixels)
+    dx[n, r, s, c] = Σ_m Σ over the window cells that read it  g[n, i, j, c·M + m] · w[a, b, c, m]
+    dw[a, b, c, m] = Σ over images and outputs  x[n, r, s, c] · g[n, i, j, c·M + m]
 
-With stride 1, dx is computed as a gather instead, one write per input
-pixel (``_input_grad_gather``): the gradient of a stride-1 correlation is
-the correlation of g with the kernel turned around. With stride 1 and a
-depth multiplier of 1 (MobileNet's and MobileNetV2's 3x3 layers) forward, dx
-and dw run a row at a time over contiguous runs (``_forward_rows``,
-``_input_grad_rows``, ``_weight_grad_rows``), which the compiler vectorises
-however few the channels are. Each core takes its own
-images (``threads.over_batch``): dx needs no locks, and each core sums its
-own dw (one image at a time in the input's dtype, the images in float64)
-before the parts are added in order.
+Nothing the size of the window matrix exists, and padding is a bounds test.
+How the loops run: with a depth multiplier of 1 (MobileNet's and
+MobileNetV2's layers), a row at a time (``numba_depthwise_rows.py``: over
+contiguous runs with stride 1, window bounds per row and tap otherwise); with
+a depth multiplier M > 1, the window loop over output pixels here (``_forward``;
+``_backward``, which adds each output's gradient into the input pixels of its
+window, and with stride 1 dx as a gather, one write per input pixel:
+``_input_grad_gather``).
+
+Each core takes its own images (``threads.over_batch``): dx needs no locks,
+and each core sums its own dw (one image at a time in the input's dtype, the
+images in float64) before the parts are added in order. Bias and ReLU (capped
+for ReLU6) are applied while the row or pixel is in cache.
 """
 from __future__ import annotations
 
@@ -37,42 +35,10 @@ from numba import njit
 
 from ..shapes import WindowGeometry
 from .numba_conv import _span
+from .numba_depthwise_rows import (_forward_rows, _forward_strided, _input_grad_rows, _input_grad_strided,
+                                   _weight_grad_rows, _weight_grad_strided, _weight_runs)
 from .numba_gemm import _JIT, _cap, _relu_grad_bias_sum
 from .threads import over_batch
-
-
-@njit(**_JIT)
-def _forward_rows(x, w_runs, b, y, has_bias, relu, has_cap, cap, kh, kw, dh, dw, top, left, oh, ow):
-    """Stride 1, a depth multiplier of 1: one output row at a time. For tap
-    (a, b) the output row's inputs are one contiguous run of the input row, so
-    y_row += w_run · x_row[shifted] is a product of three runs as long as the
-    row (vectorised), with ``w_runs[a, b]`` the tap's C weights repeated once
-    per output pixel. Few channels (16 over 48x48 pixels in MobileNetV2) leave
-    the per-pixel loop of ``_forward`` mostly overhead."""
-    n, h, wd, c = x.shape
-    x_rows = x.reshape(n, h, wd * c)
-    y_rows = y.reshape(n, oh, ow * c)
-    for img in range(n):
-        for yo in range(oh):
-            out = y_rows[img, yo]
-            for xo in range(ow):
-                for ch in range(c):
-                    out[xo * c + ch] = b[ch] if has_bias else 0
-            for i in range(kh):
-                r = yo + i * dh - top
-                if r < 0 or r >= h:
-                    continue
-                for j in range(kw):
-                    first = max(0, left - j * dw)
-                    stop = min(ow, wd + left - j * dw)
-                    if first < stop:
-                        _multiply_add_run(out, w_runs[i, j], x_rows[img, r], first * c, stop * c,
-                                          (j * dw - left) * c)
-            if relu:
-                for k in range(ow * c):
-                    v = out[k]
-                    v = 0 if v < 0 else v  # NaN passes through, as np.maximum
-                    out[k] = cap if has_cap and v > cap else v
 
 
 @njit(**_JIT)
@@ -91,13 +57,9 @@ def _forward(x, w, b, y, has_bias, relu, has_cap, cap, kh, kw, sh, sw, dh, dw, t
                     for j in range(j0, j1):
                         pixel = x[img, r, xo * sw + j * dw - left]
                         weights = w[i, j]
-                        if m == 1:
-                            for ch in range(c):
-                                out[ch] += pixel[ch] * weights[ch, 0]
-                        else:
-                            for ch in range(c):
-                                for k in range(m):
-                                    out[ch * m + k] += pixel[ch] * weights[ch, k]
+                        for ch in range(c):
+                            for k in range(m):
+                                out[ch * m + k] += pixel[ch] * weights[ch, k]
                 if has_bias or relu:
                     for k in range(c * m):
                         v = out[k] + b[k] if has_bias else out[k]
@@ -105,31 +67,6 @@ def _forward(x, w, b, y, has_bias, relu, has_cap, cap, kh, kw, sh, sw, dh, dw, t
                             v = 0 if v < 0 else v  # NaN passes through, as np.maximum
                             v = cap if has_cap and v > cap else v
                         out[k] = v
-
-
-@njit(**_JIT)
-def _input_grad_rows(w_runs, g, dx, kh, kw, dh, dw, top, left, oh, ow):
-    """``_input_grad_gather`` for a depth multiplier of 1, one input row at a
-    time as ``_forward_rows``: dx_row += w_run · g_row[shifted] over the run of
-    input pixels whose output exists, ``w_runs[a, b]`` the tap's C weights
-    repeated once per input pixel."""
-    n, h, wd, c = dx.shape
-    g_rows = g.reshape(n, oh, ow * c)
-    dx_rows = dx.reshape(n, h, wd * c)
-    for img in range(n):
-        for r in range(h):
-            out = dx_rows[img, r]
-            out[:] = 0
-            for i in range(kh):
-                yo = r + top - i * dh
-                if yo < 0 or yo >= oh:
-                    continue
-                for j in range(kw):
-                    first = max(0, j * dw - left)
-                    stop = min(wd, ow + j * dw - left)
-                    if first < stop:
-                        _multiply_add_run(out, w_runs[i, j], g_rows[img, yo], first * c, stop * c,
-                                          (left - j * dw) * c)
 
 
 @njit(inline="always")
@@ -158,67 +95,16 @@ def _input_grad_gather(w, g, dx, kh, kw, dh, dw, top, left, oh, ow):
                     for j in range(j0, j1):
                         grad = g[img, r + top - i * dh, s + left - j * dw]
                         weights = w[i, j]
-                        if m == 1:  # the common case, kept free of the inner loop so it vectorises
-                            for ch in range(c):
-                                d_pixel[ch] += grad[ch] * weights[ch, 0]
-                        else:
-                            for ch in range(c):
-                                for k in range(m):
-                                    d_pixel[ch] += grad[ch * m + k] * weights[ch, k]
-
-
-@njit(**_JIT)
-def _weight_grad_rows(x, g, dw_sum, kh, kw, dh, dw, top, left, oh, ow):
-    """dw for stride 1 and a depth multiplier of 1, added to ``dw_sum`` (float64).
-
-    For tap (a, b), dw[a, b, :] = Σ x[r + a·d - top, s + b·d - left, :] · g[r, s, :]
-    over the outputs (r, s) whose input is inside the image. Along an output
-    row those inputs are one contiguous run of the input row, and the g values
-    one run of the g row: so each tap multiplies two long runs into an
-    accumulator as long as the run (vectorised), and only at the end of the
-    image is each accumulator folded, every C-th value, onto the C weights."""
-    n, h, wd, c = x.shape
-    x_rows = x.reshape(n, h, wd * c)
-    g_rows = g.reshape(n, oh, ow * c)
-    acc = np.empty((kh, kw, ow * c), x.dtype)
-    for img in range(n):
-        acc[:] = 0
-        for i in range(kh):
-            for yo in range(oh):
-                r = yo + i * dh - top
-                if r < 0 or r >= h:
-                    continue
-                for j in range(kw):
-                    first = max(0, left - j * dw)
-                    stop = min(ow, wd + left - j * dw)
-                    if first >= stop:
-                        continue
-                    _multiply_add_run(acc[i, j], g_rows[img, yo], x_rows[img, r], first * c, stop * c,
-                                      (j * dw - left) * c)
-        for i in range(kh):
-            for j in range(kw):
-                run = acc[i, j]
-                for xo in range(1, ow):  # fold the run onto its first C values
-                    for ch in range(c):
-                        run[ch] += run[xo * c + ch]
-                for ch in range(c):
-                    dw_sum[i, j, ch, 0] += run[ch]
-
-
-@njit(inline="always")
-def _multiply_add_run(acc, g_row, x_row, lo, hi, shift):
-    """acc[k] += g_row[k] · x_row[k + shift] for k in [lo, hi), unsigned offsets
-    (as ``numba_conv._im2col``: no wrap-around test, so it vectorises)."""
-    lo, hi, shift = np.uint64(lo), np.uint64(hi), np.int64(shift)
-    for k in range(lo, hi):
-        acc[k] += g_row[k] * x_row[np.uint64(np.int64(k) + shift)]
+                        for ch in range(c):
+                            for k in range(m):
+                                d_pixel[ch] += grad[ch * m + k] * weights[ch, k]
 
 
 @njit(**_JIT)
 def _backward(x, w, g, dx, dw_sum, want_dx, want_dw, kh, kw, sh, sw, dh, dw, top, left, oh, ow):
-    """dx for these images (zeroed here; stride 1 goes to ``_input_grad_gather``
-    instead) and their dw, summed per image in the input's dtype, then added to
-    ``dw_sum`` (float64)."""
+    """For a depth multiplier > 1: dx for these images with a stride > 1
+    (zeroed here; stride 1 goes to ``_input_grad_gather``) and their dw, summed
+    per image in the input's dtype, then added to ``dw_sum`` (float64)."""
     n, h, wd, c = x.shape
     m = w.shape[3]
     scatter_dx = want_dx and (sh != 1 or sw != 1)
@@ -241,33 +127,19 @@ def _backward(x, w, g, dx, dw_sum, want_dx, want_dw, kh, kw, sh, sw, dh, dw, top
                         if scatter_dx:
                             weights = w[i, j]
                             d_pixel = dx[img, r, s]
-                            if m == 1:
-                                for ch in range(c):
-                                    d_pixel[ch] += grad[ch] * weights[ch, 0]
-                            else:
-                                for ch in range(c):
-                                    for k in range(m):
-                                        d_pixel[ch] += grad[ch * m + k] * weights[ch, k]
+                            for ch in range(c):
+                                for k in range(m):
+                                    d_pixel[ch] += grad[ch * m + k] * weights[ch, k]
                         if want_dw:
                             pixel = x[img, r, s]
                             d_weights = image_dw[i, j]
-                            if m == 1:
-                                for ch in range(c):
-                                    d_weights[ch, 0] += pixel[ch] * grad[ch]
-                            else:
-                                for ch in range(c):
-                                    for k in range(m):
-                                        d_weights[ch, k] += pixel[ch] * grad[ch * m + k]
+                            for ch in range(c):
+                                for k in range(m):
+                                    d_weights[ch, k] += pixel[ch] * grad[ch * m + k]
         if want_dw:
             flat_sum, flat_image = dw_sum.reshape(-1), image_dw.reshape(-1)
             for k in range(flat_sum.size):
                 flat_sum[k] += flat_image[k]
-
-
-def _weight_runs(w, dtype, length):
-    """(kh, kw, length·C): each tap's C weights repeated ``length`` times, the
-    run a row of ``length`` pixels is multiplied by (``_forward_rows``, ``_input_grad_rows``)."""
-    return np.ascontiguousarray(np.tile(w[:, :, :, 0].astype(dtype, copy=False), (1, 1, length)))
 
 
 def depthwise_forward(x, w, b, geom: WindowGeometry, relu: bool = False, max_value=None):
@@ -286,6 +158,9 @@ def depthwise_forward(x, w, b, geom: WindowGeometry, relu: bool = False, max_val
         if (sh, sw) == (1, 1) and w.shape[3] == 1:
             _forward_rows(x[lo:hi], w_runs, bias, y[lo:hi], b is not None, relu, *_cap(max_value, dtype),
                           kh, kw, dh, dw, top, left, oh, ow)
+        elif w.shape[3] == 1:
+            _forward_strided(x[lo:hi], w, bias, y[lo:hi], b is not None, relu, *_cap(max_value, dtype),
+                             *geom.as_ints())
         else:
             _forward(x[lo:hi], w, bias, y[lo:hi], b is not None, relu, *_cap(max_value, dtype), *geom.as_ints())
 
@@ -311,17 +186,21 @@ def depthwise_backward(g, x, w, y, geom: WindowGeometry, relu: bool, needs, max_
 
     def part(lo, hi):
         dw_sum = np.zeros(w.shape, np.float64)
-        stride_1 = geom.strides == (1, 1)
-        rows_dw = needs[1] and stride_1 and w.shape[3] == 1
-        _backward(x[lo:hi], w, slope_g[lo:hi], dx[lo:hi], dw_sum, needs[0], needs[1] and not rows_dw,
-                  *geom.as_ints())
+        stride_1, single = geom.strides == (1, 1), w.shape[3] == 1
+        if not single:  # a depth multiplier > 1: the window loop, dx and dw
+            _backward(x[lo:hi], w, slope_g[lo:hi], dx[lo:hi], dw_sum, needs[0] and not stride_1, needs[1],
+                      *geom.as_ints())
         kh, kw, _, _, dh, dw, top, left, oh, ow = geom.as_ints()
-        if rows_dw:
+        if needs[1] and single and stride_1:
             _weight_grad_rows(x[lo:hi], slope_g[lo:hi], dw_sum, kh, kw, dh, dw, top, left, oh, ow)
-        if needs[0] and stride_1 and w.shape[3] == 1:
+        elif needs[1] and single:
+            _weight_grad_strided(x[lo:hi], slope_g[lo:hi], dw_sum, kh, kw, *geom.strides, dh, dw, top, left, oh, ow)
+        if needs[0] and stride_1 and single:
             _input_grad_rows(w_runs, slope_g[lo:hi], dx[lo:hi], kh, kw, dh, dw, top, left, oh, ow)
         elif needs[0] and stride_1:
             _input_grad_gather(w, slope_g[lo:hi], dx[lo:hi], kh, kw, dh, dw, top, left, oh, ow)
+        elif needs[0] and single:
+            _input_grad_strided(w, slope_g[lo:hi], dx[lo:hi], kh, kw, *geom.strides, dh, dw, top, left, oh, ow)
         return dw_sum
 
     parts = over_batch(part, x.shape[0], max(x.size, g.size))
