@@ -37,7 +37,7 @@ from ..shapes import WindowGeometry
 from .numba_conv import _span
 from .numba_depthwise_rows import (_forward_rows, _forward_strided, _input_grad_rows, _input_grad_strided,
                                    _weight_grad_rows, _weight_grad_strided, _weight_runs)
-from .numba_gemm import _JIT, _cap, _relu_grad_bias_sum
+from .numba_gemm import _JIT, _bias_relu, _cap, _relu_grad_bias_sum
 from .threads import over_batch
 
 
@@ -60,13 +60,8 @@ def _forward(x, w, b, y, has_bias, relu, has_cap, cap, kh, kw, sh, sw, dh, dw, t
                         for ch in range(c):
                             for k in range(m):
                                 out[ch * m + k] += pixel[ch] * weights[ch, k]
-                if has_bias or relu:
-                    for k in range(c * m):
-                        v = out[k] + b[k] if has_bias else out[k]
-                        if relu:
-                            v = 0 if v < 0 else v  # NaN passes through, as np.maximum
-                            v = cap if has_cap and v > cap else v
-                        out[k] = v
+            if has_bias or relu:  # over the row, still in cache
+                _bias_relu(y[img, yo], b, has_bias, relu, has_cap, cap)
 
 
 @njit(inline="always")

@@ -23,7 +23,25 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from .numba_gemm import _JIT
+from .numba_gemm import _JIT, _bias_relu
+
+
+@njit(inline="always")
+def _outputs_reading(tap, dilation, pad, stride, size, out_size):
+    """Output positions o in [first, stop) whose input o·stride + tap·dilation - pad
+    lies inside the image (0 <= input < size): the pixels of a row tap ``tap`` reads."""
+    offset = tap * dilation - pad
+    first = max(0, -(offset // stride))
+    return first, max(first, min(out_size, (size - 1 - offset) // stride + 1))
+
+
+@njit(inline="always")
+def _outputs_reading_stride_1(tap, dilation, pad, size, out_size):
+    """``_outputs_reading`` for stride 1, without the two integer divisions the
+    stride-1 loops do not need (they run once per row and tap, in the hottest loops)."""
+    offset = tap * dilation - pad
+    first = max(0, -offset)
+    return first, max(first, min(out_size, size - offset))
 
 
 @njit(**_JIT)
@@ -32,32 +50,25 @@ def _forward_rows(x, w_runs, b, y, has_bias, relu, has_cap, cap, kh, kw, dh, dw,
     (a, b) the output row's inputs are one contiguous run of the input row, so
     y_row += w_run · x_row[shifted] is a product of three runs as long as the
     row (vectorised), with ``w_runs[a, b]`` the tap's C weights repeated once
-    per output pixel. Few channels (16 over 48x48 pixels in MobileNetV2) leave
-    a per-pixel loop mostly overhead."""
+    per output pixel; then bias and ReLU over the row (``numba_gemm._bias_relu``).
+    Few channels (16 over 48x48 pixels in MobileNetV2) leave a per-pixel loop
+    mostly overhead."""
     n, h, wd, c = x.shape
     x_rows = x.reshape(n, h, wd * c)
     y_rows = y.reshape(n, oh, ow * c)
     for img in range(n):
         for yo in range(oh):
             out = y_rows[img, yo]
-            for xo in range(ow):
-                for ch in range(c):
-                    out[xo * c + ch] = b[ch] if has_bias else 0
+            out[:] = 0
             for i in range(kh):
                 r = yo + i * dh - top
                 if r < 0 or r >= h:
                     continue
                 for j in range(kw):
-                    first = max(0, left - j * dw)
-                    stop = min(ow, wd + left - j * dw)
-                    if first < stop:
-                        _multiply_add_run(out, w_runs[i, j], x_rows[img, r], first * c, stop * c,
-                                          (j * dw - left) * c)
-            if relu:
-                for k in range(ow * c):
-                    v = out[k]
-                    v = 0 if v < 0 else v  # NaN passes through, as np.maximum
-                    out[k] = cap if has_cap and v > cap else v
+                    first, stop = _outputs_reading_stride_1(j, dw, left, wd, ow)
+                    _multiply_add_run(out, w_runs[i, j], x_rows[img, r], first * c, stop * c, (j * dw - left) * c)
+            if has_bias or relu:
+                _bias_relu(y[img, yo], b, has_bias, relu, has_cap, cap)
 
 
 @njit(**_JIT)
@@ -70,29 +81,22 @@ def _forward_strided(x, w, b, y, has_bias, relu, has_cap, cap, kh, kw, sh, sw, d
     for img in range(n):
         for yo in range(oh):
             row = y[img, yo]
-            for xo in range(ow):
-                for ch in range(c):
-                    row[xo, ch] = b[ch] if has_bias else 0
+            row[:] = 0
             for i in range(kh):
                 r = yo * sh + i * dh - top
                 if r < 0 or r >= h:
                     continue
                 x_row = x[img, r]
                 for j in range(kw):
-                    first = max(0, -((j * dw - left) // sw))
-                    stop = min(ow, (wd - 1 + left - j * dw) // sw + 1)
+                    first, stop = _outputs_reading(j, dw, left, sw, wd, ow)
                     weights = w[i, j]
                     for xo in range(first, stop):
                         out = row[xo]
                         pixel = x_row[xo * sw + j * dw - left]
                         for ch in range(c):
                             out[ch] += pixel[ch] * weights[ch, 0]
-            if relu:
-                for xo in range(ow):
-                    for ch in range(c):
-                        v = row[xo, ch]
-                        v = 0 if v < 0 else v  # NaN passes through, as np.maximum
-                        row[xo, ch] = cap if has_cap and v > cap else v
+            if has_bias or relu:
+                _bias_relu(row, b, has_bias, relu, has_cap, cap)
 
 
 @njit(**_JIT)
@@ -137,8 +141,7 @@ def _input_grad_strided(w, g, dx, kh, kw, sh, sw, dh, dw, top, left, oh, ow):
                     continue
                 grad_row = g[img, t // sh]
                 for j in range(kw):
-                    first = max(0, -((j * dw - left) // sw))
-                    stop = min(ow, (wd - 1 + left - j * dw) // sw + 1)
+                    first, stop = _outputs_reading(j, dw, left, sw, wd, ow)
                     weights = w[i, j]
                     for xo in range(first, stop):
                         d_pixel = row[xo * sw + j * dw - left]
@@ -169,10 +172,7 @@ def _weight_grad_rows(x, g, dw_sum, kh, kw, dh, dw, top, left, oh, ow):
                 if r < 0 or r >= h:
                     continue
                 for j in range(kw):
-                    first = max(0, left - j * dw)
-                    stop = min(ow, wd + left - j * dw)
-                    if first >= stop:
-                        continue
+                    first, stop = _outputs_reading_stride_1(j, dw, left, wd, ow)
                     _multiply_add_run(acc[i, j], g_rows[img, yo], x_rows[img, r], first * c, stop * c,
                                       (j * dw - left) * c)
         for i in range(kh):
@@ -202,8 +202,7 @@ def _weight_grad_strided(x, g, dw_sum, kh, kw, sh, sw, dh, dw, top, left, oh, ow
                     continue
                 x_row = x[img, r]
                 for j in range(kw):
-                    first = max(0, -((j * dw - left) // sw))
-                    stop = min(ow, (wd - 1 + left - j * dw) // sw + 1)
+                    first, stop = _outputs_reading(j, dw, left, sw, wd, ow)
                     acc = image_dw[i, j]
                     for xo in range(first, stop):
                         pixel = x_row[xo * sw + j * dw - left]
