@@ -387,13 +387,6 @@ def conv2d_relu_maxpool_backward(g, cells, pooled, x, w, cols, geom: WindowGeome
     g = np.ascontiguousarray(g)
     pooled = np.ascontiguousarray(pooled)
     conv_shape = (geom.out_h, geom.out_w, w.shape[-1])
-    if _unfused_backward(x, w, geom):  # the gradient before the pool, then the convolution's own backward
-        through_relu = np.empty(g.shape, g.dtype)
-        _relu_grad_bias_sum(g.reshape(-1, g.shape[3]), pooled.reshape(-1, g.shape[3]), True, False,
-                            g.dtype.type(0), through_relu.reshape(-1, g.shape[3]), np.zeros(g.shape[3]))
-        g_conv = np.empty((x.shape[0], *conv_shape), g.dtype)
-        launch(_maxpool_2x2_backward, x.shape[0], (through_relu, cells, g_conv))
-        return conv2d_backward(g_conv, x, w, None, cols, geom, False, needs)
 
     def slope_grad(s, e, out, db):
         """Each window's winner gets the pooled gradient times ReLU's slope there
@@ -404,4 +397,8 @@ def conv2d_relu_maxpool_backward(g, cells, pooled, x, w, cols, geom: WindowGeome
                             g.dtype.type(0), through_relu.reshape(-1, g.shape[3]), db)
         _maxpool_2x2_backward(through_relu, cells[s:e], out.reshape(e - s, *conv_shape))
 
+    if _unfused_backward(x, w, geom):  # the gradient before the pool, then the convolution's own backward
+        g_conv = np.empty((x.shape[0], *conv_shape), g.dtype)
+        slope_grad(0, x.shape[0], g_conv, np.zeros(conv_shape[2], np.float64))  # its db: conv2d_backward's
+        return conv2d_backward(g_conv, x, w, None, cols, geom, False, needs)
     return _backward(x, w, cols, geom, needs, g.dtype, slope_grad)
