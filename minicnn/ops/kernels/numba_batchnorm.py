@@ -57,53 +57,35 @@ def _affine(x, scale, shift, relu, has_cap, cap, y):
             y[r, ch] = v
 
 
-@njit(**_JIT)
-def _gradient_sums(g, x, mean, inv, sum_g, sum_g_xhat):
-    rows, c = g.shape
-    for r in range(rows):
-        for ch in range(c):
-            sum_g[ch] += g[r, ch]
-            sum_g_xhat[ch] += g[r, ch] * ((x[r, ch] - mean[ch]) * inv[ch])
-
-
 @njit(inline="always")
-def _through_relu(g, y, has_cap, cap):
+def _through_relu(g, y, relu, has_cap, cap):
     """g times the fused ReLU's slope, read off its output y: 1 where 0 < y
-    (and y < cap), else 0."""
-    return g if (y > 0 and not (has_cap and y >= cap)) else g * 0
+    (and y < cap), else 0; g itself without a ReLU."""
+    return g if (not relu or (y > 0 and not (has_cap and y >= cap))) else g * 0
 
 
 @njit(**_JIT)
-def _gradient_sums_relu(g, y, x, mean, inv, has_cap, cap, sum_g, sum_g_xhat):
-    """``_gradient_sums`` of g taken through the fused ReLU first."""
+def _gradient_sums(g, y, x, mean, inv, relu, has_cap, cap, sum_g, sum_g_xhat):
+    """Σ g and Σ g·x̂ per channel, g taken through the fused ReLU (if any) first."""
     rows, c = g.shape
     for r in range(rows):
         for ch in range(c):
-            gr = _through_relu(g[r, ch], y[r, ch], has_cap, cap)
+            gr = _through_relu(g[r, ch], y[r, ch], relu, has_cap, cap)
             sum_g[ch] += gr
             sum_g_xhat[ch] += gr * ((x[r, ch] - mean[ch]) * inv[ch])
 
 
 @njit(**_JIT)
-def _input_gradient_relu(g, y, x, mean, inv, has_cap, cap, gamma_inv, mean_g, mean_g_xhat, dx):
-    """``_input_gradient`` of g taken through the fused ReLU first."""
-    rows, c = g.shape
-    for r in range(rows):
-        for ch in range(c):
-            xhat = (x[r, ch] - mean[ch]) * inv[ch]
-            gr = _through_relu(g[r, ch], y[r, ch], has_cap, cap)
-            dx[r, ch] = gamma_inv[ch] * (gr - mean_g[ch] - xhat * mean_g_xhat[ch])
-
-
-@njit(**_JIT)
-def _input_gradient(g, x, mean, inv, gamma_inv, mean_g, mean_g_xhat, dx):
+def _input_gradient(g, y, x, mean, inv, relu, has_cap, cap, gamma_inv, mean_g, mean_g_xhat, dx):
     """dx = γ·inv·(g - mean(g) - x̂·mean(g·x̂)), the three gradient paths of a
-    batch-statistics BN in one expression (γ per channel factors out)."""
+    batch-statistics BN in one expression (γ per channel factors out), g taken
+    through the fused ReLU (if any) first."""
     rows, c = g.shape
     for r in range(rows):
         for ch in range(c):
             xhat = (x[r, ch] - mean[ch]) * inv[ch]
-            dx[r, ch] = gamma_inv[ch] * (g[r, ch] - mean_g[ch] - xhat * mean_g_xhat[ch])
+            gr = _through_relu(g[r, ch], y[r, ch], relu, has_cap, cap)
+            dx[r, ch] = gamma_inv[ch] * (gr - mean_g[ch] - xhat * mean_g_xhat[ch])
 
 
 def _channel_sums(loop, rows, arrays, per_channel, c):
@@ -158,13 +140,10 @@ def batchnorm_backward(g2, x2, mean, var, gamma, epsilon, batch_stats: bool, nee
     rows, c = g2.shape
     dtype = g2.dtype
     inv = (1.0 / np.sqrt(var + dtype.type(epsilon))).astype(dtype)
-    if y2 is None:
-        rows_in, relu_args = (g2, x2), ()
-        sums, input_gradient = _gradient_sums, _input_gradient
-    else:  # through the fused ReLU first, in both passes (no array of g·slope is written)
-        rows_in, relu_args = (g2, np.ascontiguousarray(y2), x2), _cap(max_value, dtype)
-        sums, input_gradient = _gradient_sums_relu, _input_gradient_relu
-    sum_g, sum_g_xhat = _channel_sums(sums, rows, (rows_in, (mean, inv, *relu_args)), 2, c)
+    # through the fused ReLU first, in both passes (no array of g·slope is written); without one, y is unread
+    rows_in = (g2, g2 if y2 is None else np.ascontiguousarray(y2), x2)
+    relu_args = (y2 is not None, *_cap(max_value, dtype))
+    sum_g, sum_g_xhat = _channel_sums(_gradient_sums, rows, (rows_in, (mean, inv, *relu_args)), 2, c)
     dx = None
     if needs[0]:
         dx = np.empty_like(g2)
@@ -173,5 +152,5 @@ def batchnorm_backward(g2, x2, mean, var, gamma, epsilon, batch_stats: bool, nee
             mean_g, mean_g_xhat = (sum_g / rows).astype(dtype), (sum_g_xhat / rows).astype(dtype)
         else:  # fixed statistics: y is affine in x
             mean_g = mean_g_xhat = np.zeros(c, dtype)
-        _rows_map(input_gradient, rows, rows_in, (mean, inv, *relu_args, gamma_inv, mean_g, mean_g_xhat), dx)
+        _rows_map(_input_gradient, rows, rows_in, (mean, inv, *relu_args, gamma_inv, mean_g, mean_g_xhat), dx)
     return (dx, sum_g_xhat.astype(dtype) if needs[1] else None, sum_g.astype(dtype) if needs[2] else None)
