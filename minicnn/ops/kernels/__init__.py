@@ -32,8 +32,8 @@ Each override is tested equal to its reference (``tests/test_kernels_numba.py``,
 ``tests/test_kernels_conv.py``, ``tests/test_gpu_kernels_sim.py``); the speed
 each one buys is measured by ``python -m benchmarks``.
 
-``threads.py`` splits a batch across the CPU cores for the Numba kernels, and
-``numba_gemm.py`` the GEMMs of Conv2D and Dense (over images, or over weights);
+``threads.py`` splits a batch across the CPU cores for the Numba kernels (its
+threads hand work over through ``spin_wait.py``), and ``numba_gemm.py`` the GEMMs of Conv2D and Dense (over images, or over weights);
 ``allocator.py`` keeps the memory a step frees for the next one.
 """
 from __future__ import annotations

@@ -11,7 +11,8 @@ simplest way there is, over images:
 * each part runs on its own thread, start to finish: im2col, its GEMM (BLAS
   limited to one thread meanwhile), bias + activation, col2im;
 * the calling thread works on the first part itself, one waiting kernel thread
-  per other part takes the rest.
+  per other part takes the rest; the two sides wait for each other spinning
+  first, then blocking (``spin_wait.py`` says why).
 
 Every image is written by exactly one thread, so no locks are needed. Numba
 kernels are compiled with ``nogil=True`` and NumPy's BLAS releases the GIL too,
@@ -20,9 +21,12 @@ so the parts really do run at the same time. Results that sum over the batch
 """
 from __future__ import annotations
 
+import itertools
 import os
 import queue
 import threading
+
+from . import spin_wait
 
 # A job touching fewer values stays on one thread: handing a part to a waiting
 # thread takes about as long as one core needs for a memory-bound pass over
@@ -37,7 +41,7 @@ SMALL = 1 << 18
 # convolution at batch 32 touches few values but is 150 million multiply-adds.
 GEMM_MACS_PER_VALUE = 16
 
-_queues: list[queue.SimpleQueue] = []
+_workers_started: list[_Worker] = []
 _blas = None
 _inside = threading.local()
 _setup_lock = threading.Lock()
@@ -83,24 +87,43 @@ def blas_limited_to_one_thread():
     return _blas.limit(limits=1)
 
 
-def _workers(count: int) -> list[queue.SimpleQueue]:
-    """Job queues of ``count`` kernel threads, started on first use. Each thread
-    waits on its own queue: a job is (work, lo, hi, where to put the result)."""
+class _Worker:
+    """A kernel thread and what it waits on: its job queue, the ``posted``
+    counter callers set after queueing a job and the ``done`` counter it bumps
+    after each result (``spin_wait.py``: the counters let both sides spin
+    before they block)."""
+
+    def __init__(self, index: int):
+        self.jobs = queue.SimpleQueue()
+        self.posted, self.done = spin_wait.counter(), spin_wait.counter()
+        self._sequence = itertools.count(1)
+        threading.Thread(target=self._serve, daemon=True, name=f"minicnn-kernel-{index}").start()
+
+    def post(self, work, lo, hi, results) -> int:
+        """Queue ``work(lo, hi)``; returns the ``done`` count to wait past."""
+        done_before = int(self.done[0])
+        self.jobs.put((work, lo, hi, results))
+        self.posted[0] = next(self._sequence)
+        return done_before
+
+    def _serve(self) -> None:
+        taken = 0
+        while True:
+            work, lo, hi, results = self.jobs.get()  # at once when the spin below saw it posted
+            taken += 1
+            try:
+                results.put((lo, _run_marked(work, lo, hi), None))
+            except BaseException as error:  # noqa: BLE001 - handed to the caller, who raises it
+                results.put((lo, None, error))
+            spin_wait.bump_then_wait(self.done, self.posted, taken, spin_wait.SPIN_READS)
+
+
+def _workers(count: int) -> list[_Worker]:
+    """``count`` kernel threads, started on first use."""
     with _setup_lock:
-        while len(_queues) < count:
-            jobs = queue.SimpleQueue()
-            threading.Thread(target=_serve, args=(jobs,), daemon=True, name=f"minicnn-kernel-{len(_queues)}").start()
-            _queues.append(jobs)
-    return _queues[:count]
-
-
-def _serve(jobs: queue.SimpleQueue) -> None:
-    while True:
-        work, lo, hi, results = jobs.get()
-        try:
-            results.put((lo, _run_marked(work, lo, hi), None))
-        except BaseException as error:  # noqa: BLE001 - handed to the caller, who raises it
-            results.put((lo, None, error))
+        while len(_workers_started) < count:
+            _workers_started.append(_Worker(len(_workers_started)))
+    return _workers_started[:count]
 
 
 def _run_marked(work, lo, hi):
@@ -123,12 +146,14 @@ def over_batch(work, n: int, size: int) -> list:
         return [work(0, n)]
     results = queue.SimpleQueue()
     with blas_limited_to_one_thread():
-        for jobs, (lo, hi) in zip(_workers(len(parts) - 1), parts[1:]):
-            jobs.put((work, lo, hi, results))
+        posted = [(worker, worker.post(work, lo, hi, results))
+                  for worker, (lo, hi) in zip(_workers(len(parts) - 1), parts[1:])]
         try:
             first, error = _run_marked(work, *parts[0]), None
         except BaseException as caught:  # noqa: BLE001 - raised below, after the other parts
             first, error = None, caught
+        for worker, done_before in posted:  # spin first: the results are usually moments away
+            spin_wait.wait_for_change(worker.done, done_before, spin_wait.SPIN_READS)
         done = {}
         for _ in parts[1:]:
             lo, value, part_error = results.get()
