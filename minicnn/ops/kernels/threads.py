@@ -21,6 +21,7 @@ so the parts really do run at the same time. Results that sum over the batch
 """
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 import queue
@@ -70,6 +71,7 @@ def partition(n: int, parts: int) -> list[tuple[int, int]]:
     return list(zip(bounds[:-1], bounds[1:]))
 
 
+@contextlib.contextmanager
 def blas_limited_to_one_thread():
     """A context in which BLAS runs on one thread while minicnn splits the
     batch across the cores itself. A training step enters it once around its
@@ -77,14 +79,23 @@ def blas_limited_to_one_thread():
     call on several threads anywhere in the step (a Dense layer's GEMM, say)
     would leave BLAS' workers spinning on the cores the next kernel's parts
     need. threadpoolctl finds whichever BLAS NumPy loaded, once; the previous
-    setting comes back on exit. ``python -m benchmarks`` measures the cost of
-    not doing this (its "numba, BLAS threads" row)."""
+    setting comes back on exit. Entered again inside (``over_batch`` does, for
+    kernels run outside a step) it sets nothing. ``python -m benchmarks``
+    measures the cost of not doing this (its "numba, BLAS threads" row)."""
     global _blas
+    if getattr(_inside, "blas_limited", False):
+        yield
+        return
     if _blas is None:
         from threadpoolctl import ThreadpoolController  # noqa: PLC0415 - scans the loaded libraries once
 
         _blas = ThreadpoolController().select(user_api="blas")
-    return _blas.limit(limits=1)
+    with _blas.limit(limits=1):
+        _inside.blas_limited = True
+        try:
+            yield
+        finally:
+            _inside.blas_limited = False
 
 
 class _Worker:
