@@ -5,15 +5,18 @@ contracts it with ``einsum``; the kernel loops over output pixels. Hypothesis
 draws windows (kernel sizes, strides, dilations, 'same'/'valid' and explicit
 pads), depth multipliers, odd sizes, with and without bias and fused ReLU or
 ReLU6, in float32 and float64, which gradients are wanted (stride 1 has its
-own dx and dw loops), and the batch split over 1-3 threads.
+own dx and dw loops), and the batch split over 1-3 threads. The 3x3 stride-1
+kernel (``numba_depthwise_3x3``, used from 16 channels) is drawn on its own,
+with the channel threshold lowered so that small shapes take it.
 """
 import numpy as np
+import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from minicnn.ops import kernels
 from minicnn.ops.depthwise import depthwise_reference_backward, depthwise_reference_forward
-from minicnn.ops.kernels import numba_depthwise
+from minicnn.ops.kernels import numba_depthwise, numba_depthwise_3x3
 from minicnn.ops.shapes import WindowGeometry
 from test_kernels_conv import split
 
@@ -38,6 +41,36 @@ def tolerance(dtype, scale):
 @settings(max_examples=60, deadline=None)
 @given(case)
 def test_depthwise_kernel_matches_the_reference(p):
+    check_against_reference(p)
+
+
+nine_tap_case = case.map(lambda p: {**p, "kh": 3, "kw": 3, "s": 1, "d": 1, "m": 1})
+
+
+@settings(max_examples=40, deadline=None)
+@given(nine_tap_case)
+def test_the_3x3_kernel_matches_the_reference(p):
+    """With the channel threshold at 1, every drawn case runs the nine-tap loops."""
+    saved = numba_depthwise_3x3.NINE_TAP_MIN_CHANNELS
+    numba_depthwise_3x3.NINE_TAP_MIN_CHANNELS = 1
+    try:
+        geom = check_against_reference(p)
+        assert numba_depthwise_3x3.applies(geom, np.empty((3, 3, p["c"], 1)))
+    finally:
+        numba_depthwise_3x3.NINE_TAP_MIN_CHANNELS = saved
+
+
+@pytest.mark.parametrize("kernel, strides, dilation, channels, multiplier, expected", [
+    ((3, 3), (1, 1), (1, 1), 16, 1, True), ((3, 3), (1, 1), (1, 1), 15, 1, False),
+    ((3, 3), (2, 2), (1, 1), 64, 1, False), ((3, 3), (1, 1), (2, 2), 64, 1, False),
+    ((5, 5), (1, 1), (1, 1), 64, 1, False), ((3, 3), (1, 1), (1, 1), 64, 2, False)])
+def test_the_3x3_kernel_takes_only_its_window(kernel, strides, dilation, channels, multiplier, expected):
+    geom = WindowGeometry.make(9, 9, kernel, strides, "same", dilation)
+    w = np.empty((*kernel, channels, multiplier), np.float32)
+    assert numba_depthwise_3x3.applies(geom, w) is expected
+
+
+def check_against_reference(p):
     strides, dilation = (p["s"], p["s"]), (p["d"], p["d"]) if p["s"] == 1 else (1, 1)
     pads = ((p["seed"] % 2, 1), (0, p["seed"] % 3)) if p["window"] == "pads" else None
     try:
@@ -66,6 +99,7 @@ def test_depthwise_kernel_matches_the_reference(p):
             continue
         assert a.dtype == r.dtype and a.shape == r.shape
         np.testing.assert_allclose(a, r, **tolerance(p["dtype"], np.abs(r).max(initial=0)))
+    return geom
 
 
 def test_only_the_wanted_gradients_are_computed():

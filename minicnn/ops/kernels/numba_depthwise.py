@@ -15,8 +15,10 @@ Backward, after ReLU's slope (read off y, as in ``numba_conv``)::
     dw[a, b, c, m] = Σ over images and outputs  x[n, r, s, c] · g[n, i, j, c·M + m]
 
 Nothing the size of the window matrix exists, and padding is a bounds test.
-How the loops run: with a depth multiplier of 1 (MobileNet's and
-MobileNetV2's layers), a row at a time (``numba_depthwise_rows.py``: over
+How the loops run: a 3x3 stride-1 window over 16 channels or more, nine products
+per output value written once (``numba_depthwise_3x3.py``, forward and dx);
+other windows with a depth multiplier of 1 (MobileNet's and MobileNetV2's
+layers), a row at a time (``numba_depthwise_rows.py``: over
 contiguous runs with stride 1, window bounds per row and tap otherwise); with
 a depth multiplier M > 1, the window loop over output pixels here (``_forward``;
 ``_backward``, which adds each output's gradient into the input pixels of its
@@ -34,6 +36,7 @@ import numpy as np
 from numba import njit
 
 from ..shapes import WindowGeometry
+from . import numba_depthwise_3x3
 from .numba_conv import _span
 from .numba_depthwise_rows import (_forward_rows, _forward_strided, _input_grad_rows, _input_grad_strided,
                                    _weight_grad_rows, _weight_grad_strided, _weight_runs)
@@ -146,11 +149,17 @@ def depthwise_forward(x, w, b, geom: WindowGeometry, relu: bool = False, max_val
     bias = np.zeros(0, dtype) if b is None else b.astype(dtype, copy=False)
 
     kh, kw, sh, sw, dh, dw, top, left, oh, ow = geom.as_ints()
-    if (sh, sw) == (1, 1) and w.shape[3] == 1:
+    nine_taps = numba_depthwise_3x3.applies(geom, w)
+    if nine_taps:
+        w3 = numba_depthwise_3x3.nine_tap_weights(w, dtype)
+    elif (sh, sw) == (1, 1) and w.shape[3] == 1:
         w_runs = _weight_runs(w, dtype, ow)
 
     def part(lo, hi):  # images lo..hi-1
-        if (sh, sw) == (1, 1) and w.shape[3] == 1:
+        if nine_taps:
+            numba_depthwise_3x3.nine_taps(x[lo:hi], w3, bias, y[lo:hi], b is not None, relu,
+                                          *_cap(max_value, dtype), top, left)
+        elif (sh, sw) == (1, 1) and w.shape[3] == 1:
             _forward_rows(x[lo:hi], w_runs, bias, y[lo:hi], b is not None, relu, *_cap(max_value, dtype),
                           kh, kw, dh, dw, top, left, oh, ow)
         elif w.shape[3] == 1:
@@ -176,7 +185,10 @@ def depthwise_backward(g, x, w, y, geom: WindowGeometry, relu: bool, needs, max_
         _relu_grad_bias_sum(g.reshape(-1, channels), y2, relu, *_cap(max_value, g.dtype),
                             slope_g.reshape(-1, channels), db)
     dx = np.empty(x.shape, g.dtype) if needs[0] else np.empty((x.shape[0], 0, 0, 0), g.dtype)
-    if needs[0] and geom.strides == (1, 1) and w.shape[3] == 1:  # the tap's weights along an input row
+    nine_taps = needs[0] and numba_depthwise_3x3.applies(geom, w)
+    if nine_taps:  # the window turned by 180 degrees
+        w3_turned = numba_depthwise_3x3.nine_tap_weights(w[::-1, ::-1], g.dtype)
+    elif needs[0] and geom.strides == (1, 1) and w.shape[3] == 1:  # the tap's weights along an input row
         w_runs = _weight_runs(w, g.dtype, x.shape[2])
 
     def part(lo, hi):
@@ -190,7 +202,9 @@ def depthwise_backward(g, x, w, y, geom: WindowGeometry, relu: bool, needs, max_
             _weight_grad_rows(x[lo:hi], slope_g[lo:hi], dw_sum, kh, kw, dh, dw, top, left, oh, ow)
         elif needs[1] and single:
             _weight_grad_strided(x[lo:hi], slope_g[lo:hi], dw_sum, kh, kw, *geom.strides, dh, dw, top, left, oh, ow)
-        if needs[0] and stride_1 and single:
+        if nine_taps:
+            numba_depthwise_3x3.nine_tap_input_grad(slope_g[lo:hi], w3_turned, dx[lo:hi], geom)
+        elif needs[0] and stride_1 and single:
             _input_grad_rows(w_runs, slope_g[lo:hi], dx[lo:hi], kh, kw, dh, dw, top, left, oh, ow)
         elif needs[0] and stride_1:
             _input_grad_gather(w, slope_g[lo:hi], dx[lo:hi], kh, kw, dh, dw, top, left, oh, ow)

@@ -1,9 +1,10 @@
 """DepthwiseConv2D with a depth multiplier of 1, a row at a time (``numba_depthwise`` picks them).
 
 MobileNet's and MobileNetV2's depthwise layers have one filter per channel and
-often few channels (8 or 16 over 48x48 pixels): a loop over output pixels then
+often few channels (8 over 48x48 pixels): a loop over output pixels then
 spends most of its time on per-pixel overhead (window bounds, a short channel
-loop). These loops go a row at a time instead:
+loop). These loops go a row at a time instead (a 3x3 stride-1 window over 16
+channels or more goes to ``numba_depthwise_3x3.py``):
 
 * stride 1: along a row, the pixels one tap reads are one contiguous run of
   the input row, so each tap is a multiply-add of whole runs, as long as the
