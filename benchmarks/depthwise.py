@@ -12,7 +12,6 @@ as in a real step. The two kernels are timed alternately, best of
 from __future__ import annotations
 
 import argparse
-import contextlib
 import time
 
 import numpy as np
@@ -29,14 +28,17 @@ SHAPES = ((48, 8, "MobileNet"), (48, 16, "MobileNetV2"), (24, 32, "MobileNet"), 
           (9, 728, "Xception"), (5, 728, "Xception"), (3, 1024, "Xception"), (3, 1536, "Xception"))
 
 
-@contextlib.contextmanager
-def nine_taps_from(channels: int):
-    saved = numba_depthwise_3x3.NINE_TAP_MIN_CHANNELS
-    numba_depthwise_3x3.NINE_TAP_MIN_CHANNELS = channels
-    try:
-        yield
-    finally:
-        numba_depthwise_3x3.NINE_TAP_MIN_CHANNELS = saved
+def with_nine_taps_from(channels: int, fn):
+    """``fn`` run with the nine-tap kernel taking layers from ``channels`` channels
+    (1: every 3x3 stride-1 layer; a huge number: none, the row kernels instead)."""
+    def call():
+        saved = numba_depthwise_3x3.NINE_TAP_MIN_CHANNELS
+        numba_depthwise_3x3.NINE_TAP_MIN_CHANNELS = channels
+        try:
+            fn()
+        finally:
+            numba_depthwise_3x3.NINE_TAP_MIN_CHANNELS = saved
+    return call
 
 
 def alternated_best_ms(fns: dict, rounds: int) -> dict:
@@ -72,18 +74,11 @@ def main(argv=None):
         def input_grad():
             numba_depthwise.depthwise_backward(g, x, w, None, geom, False, (True, False, False))
 
-        def timed(kernel_from):
-            def run(fn):
-                def call():
-                    with nine_taps_from(kernel_from):
-                        fn()
-                return call
-            return run
-
-        rows, nine = timed(1 << 62), timed(1)
         with kernels.blas_on_one_thread():
-            ms = alternated_best_ms({"fwd rows": rows(forward), "fwd nine": nine(forward),
-                                     "dx rows": rows(input_grad), "dx nine": nine(input_grad)}, args.rounds)
+            ms = alternated_best_ms({"fwd rows": with_nine_taps_from(1 << 62, forward),
+                                     "fwd nine": with_nine_taps_from(1, forward),
+                                     "dx rows": with_nine_taps_from(1 << 62, input_grad),
+                                     "dx nine": with_nine_taps_from(1, input_grad)}, args.rounds)
         chosen = "nine-tap" if numba_depthwise_3x3.applies(geom, w) else "rows"
         print(f"{side:>4}x{side:<2}x{c:<4} {backbone:<12} {ms['fwd rows']:>9.3f} {ms['fwd nine']:>10.3f} "
               f"{ms['fwd rows'] / ms['fwd nine']:>5.2f}x {ms['dx rows']:>8.3f} {ms['dx nine']:>9.3f} "

@@ -149,24 +149,24 @@ def depthwise_forward(x, w, b, geom: WindowGeometry, relu: bool = False, max_val
     bias = np.zeros(0, dtype) if b is None else b.astype(dtype, copy=False)
 
     kh, kw, sh, sw, dh, dw, top, left, oh, ow = geom.as_ints()
+    activation = (b is not None, relu, *_cap(max_value, dtype))
+    single = w.shape[3] == 1
     nine_taps = numba_depthwise_3x3.applies(geom, w)
+    rows = not nine_taps and single and (sh, sw) == (1, 1)
     if nine_taps:
         w3 = numba_depthwise_3x3.nine_tap_weights(w, dtype)
-    elif (sh, sw) == (1, 1) and w.shape[3] == 1:
+    elif rows:
         w_runs = _weight_runs(w, dtype, ow)
 
     def part(lo, hi):  # images lo..hi-1
         if nine_taps:
-            numba_depthwise_3x3.nine_taps(x[lo:hi], w3, bias, y[lo:hi], b is not None, relu,
-                                          *_cap(max_value, dtype), top, left)
-        elif (sh, sw) == (1, 1) and w.shape[3] == 1:
-            _forward_rows(x[lo:hi], w_runs, bias, y[lo:hi], b is not None, relu, *_cap(max_value, dtype),
-                          kh, kw, dh, dw, top, left, oh, ow)
-        elif w.shape[3] == 1:
-            _forward_strided(x[lo:hi], w, bias, y[lo:hi], b is not None, relu, *_cap(max_value, dtype),
-                             *geom.as_ints())
+            numba_depthwise_3x3.nine_taps(x[lo:hi], w3, bias, y[lo:hi], *activation, top, left)
+        elif rows:
+            _forward_rows(x[lo:hi], w_runs, bias, y[lo:hi], *activation, kh, kw, dh, dw, top, left, oh, ow)
+        elif single:
+            _forward_strided(x[lo:hi], w, bias, y[lo:hi], *activation, *geom.as_ints())
         else:
-            _forward(x[lo:hi], w, bias, y[lo:hi], b is not None, relu, *_cap(max_value, dtype), *geom.as_ints())
+            _forward(x[lo:hi], w, bias, y[lo:hi], *activation, *geom.as_ints())
 
     over_batch(part, x.shape[0], max(x.size, y.size))
     return y
@@ -185,31 +185,32 @@ def depthwise_backward(g, x, w, y, geom: WindowGeometry, relu: bool, needs, max_
         _relu_grad_bias_sum(g.reshape(-1, channels), y2, relu, *_cap(max_value, g.dtype),
                             slope_g.reshape(-1, channels), db)
     dx = np.empty(x.shape, g.dtype) if needs[0] else np.empty((x.shape[0], 0, 0, 0), g.dtype)
+    kh, kw, sh, sw, dh, dw, top, left, oh, ow = geom.as_ints()
+    stride_1, single = (sh, sw) == (1, 1), w.shape[3] == 1
     nine_taps = needs[0] and numba_depthwise_3x3.applies(geom, w)
+    rows_dx = needs[0] and not nine_taps and single and stride_1
     if nine_taps:  # the window turned by 180 degrees
         w3_turned = numba_depthwise_3x3.nine_tap_weights(w[::-1, ::-1], g.dtype)
-    elif needs[0] and geom.strides == (1, 1) and w.shape[3] == 1:  # the tap's weights along an input row
+    elif rows_dx:  # the tap's weights along an input row
         w_runs = _weight_runs(w, g.dtype, x.shape[2])
 
     def part(lo, hi):
         dw_sum = np.zeros(w.shape, np.float64)
-        stride_1, single = geom.strides == (1, 1), w.shape[3] == 1
         if not single:  # a depth multiplier > 1: the window loop, dx and dw
             _backward(x[lo:hi], w, slope_g[lo:hi], dx[lo:hi], dw_sum, needs[0] and not stride_1, needs[1],
                       *geom.as_ints())
-        kh, kw, _, _, dh, dw, top, left, oh, ow = geom.as_ints()
         if needs[1] and single and stride_1:
             _weight_grad_rows(x[lo:hi], slope_g[lo:hi], dw_sum, kh, kw, dh, dw, top, left, oh, ow)
         elif needs[1] and single:
-            _weight_grad_strided(x[lo:hi], slope_g[lo:hi], dw_sum, kh, kw, *geom.strides, dh, dw, top, left, oh, ow)
+            _weight_grad_strided(x[lo:hi], slope_g[lo:hi], dw_sum, kh, kw, sh, sw, dh, dw, top, left, oh, ow)
         if nine_taps:
             numba_depthwise_3x3.nine_tap_input_grad(slope_g[lo:hi], w3_turned, dx[lo:hi], geom)
-        elif needs[0] and stride_1 and single:
+        elif rows_dx:
             _input_grad_rows(w_runs, slope_g[lo:hi], dx[lo:hi], kh, kw, dh, dw, top, left, oh, ow)
         elif needs[0] and stride_1:
             _input_grad_gather(w, slope_g[lo:hi], dx[lo:hi], kh, kw, dh, dw, top, left, oh, ow)
         elif needs[0] and single:
-            _input_grad_strided(w, slope_g[lo:hi], dx[lo:hi], kh, kw, *geom.strides, dh, dw, top, left, oh, ow)
+            _input_grad_strided(w, slope_g[lo:hi], dx[lo:hi], kh, kw, sh, sw, dh, dw, top, left, oh, ow)
         return dw_sum
 
     parts = over_batch(part, x.shape[0], max(x.size, g.size))
