@@ -171,3 +171,30 @@ def test_the_recorded_gpu_reference_covers_every_parity_layer_row():
     wanted = {label for label in LAYER_CASES if hasattr(mc.layers, label.split("(")[0])}
     assert wanted <= recorded, (f"not in {REFERENCE.name}: {sorted(wanted - recorded)}; run "
                                 "python -m benchmarks.gpu.parity_outputs --record")
+
+
+def test_profile_step_counts_predict_batches_as_steps():
+    """``--mode predict`` runs no backward, which is what counts steps elsewhere:
+    each batch is counted, so ms/step is per batch, not the total."""
+    from benchmarks import profile_step
+
+    result = profile_step.profile(steps=2, warmup=1, backbone="mobilenet", mode="predict")
+    assert "2 step(s)" in result["table"].splitlines()[0]
+    total = sum(op["total_ms"] for op in result["ops"].values())
+    per_step = float(result["table"].splitlines()[-1].split()[-1])
+    assert abs(per_step - total / 2) < 0.01 + 1e-3 * total
+    assert result["wall_ms_per_step"] > 0
+
+
+def test_depthwise_benchmark_times_both_kernels_on_every_shape():
+    run = subprocess.run([sys.executable, "-m", "benchmarks.depthwise", "--batch", "2", "--rounds", "1"],
+                         cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
+    from benchmarks.depthwise import SHAPES
+
+    rows = run.stdout.splitlines()[1:]
+    assert len(rows) == len(SHAPES)
+    for row, (_, channels, _) in zip(rows, SHAPES):
+        fwd_rows, fwd_nine, _, dx_rows, dx_nine, _, chosen = row.split()[-7:]
+        assert chosen == ("nine-tap" if channels >= 16 else "rows")
+        assert all(float(ms) > 0 for ms in (fwd_rows, fwd_nine, dx_rows, dx_nine))
