@@ -31,7 +31,11 @@ def mobile_block(dtype="float32"):
     x = layers.Activation("relu", name="relu", dtype=dtype)(x)
     x = layers.Conv2D(5, 1, name="project", dtype=dtype)(x)
     x = layers.BatchNormalization(name="bn3", dtype=dtype)(x)
-    model = mc.Model(inp, x)
+    return set_statistics(mc.Model(inp, x))
+
+
+def set_statistics(model):
+    """Non-trivial γ, β and moving statistics in every BatchNormalization of ``model``."""
     rng = np.random.default_rng(0)
     for layer in model.layers:
         if layer.kind == "batch_norm":

@@ -33,7 +33,7 @@ KINDS = {
     layers.MaxPooling2D: "max_pool", layers.AveragePooling2D: "average_pool",
     layers.GlobalAveragePooling2D: "global_pool", layers.GlobalMaxPooling2D: "global_pool",
     layers.Dense: "dense", layers.Flatten: "flatten", layers.ZeroPadding2D: "zero_padding",
-    layers.InputLayer: "input", layers.BatchNormalization: "batch_norm",
+    layers.InputLayer: "input", layers.BatchNormalization: "batch_norm", layers.Add: "add",
 }
 
 # one instance of every public layer class, made without a seed

@@ -95,7 +95,7 @@ class Layer:
 
     * ``kind``: what the layer computes, in one word: "conv", "depthwise_conv",
       "separable_conv", "conv_transpose", "max_pool", "average_pool", "global_pool", "dense",
-      "flatten", "zero_padding", "batch_norm", "input"; ``None`` (the default,
+      "flatten", "zero_padding", "batch_norm", "add", "input"; ``None`` (the default,
       and custom layers) otherwise. ``explain()`` picks its worked formula by it
       (``models/explain.py``), and a graph finds what it can fuse by it
       (``models/fusion.py``).

@@ -102,17 +102,17 @@ class Conv2D(FilterBank):
                    layer=where, relu=fuse_relu)
         return y if fuse_relu else self.activation(y)
 
-    def call_fused(self, inputs, batch_norm=None, relu=False, max_value=None, pads=None):
+    def call_fused(self, inputs, batch_norm=None, relu=False, max_value=None, pads=None, residual=None):
         """This convolution with its graph neighbours folded in (``models/fusion.py``):
         a BatchNormalization in inference mode after it (into the kernel and
-        bias), a ReLU/ReLU6 after that (into the output pass), a ZeroPadding2D
-        before it (``pads``, into the window sweep). The layer's own activation
-        is linear here."""
+        bias), an Add of ``residual`` and a ReLU/ReLU6 after that (into the
+        output pass), a ZeroPadding2D before it (``pads``, into the window
+        sweep). The layer's own activation is linear here."""
         kernel, bias = self.kernel, self.bias
         if batch_norm is not None:
             kernel, bias = batch_norm.fold_into(kernel, bias, (self.filters,))
         return conv2d(self._to_tensor(inputs), kernel, bias, self.strides, self.padding, self.dilation_rate,
-                      layer=f"Conv2D '{self.name}'", relu=relu, max_value=max_value, pads=pads)
+                      layer=f"Conv2D '{self.name}'", relu=relu, max_value=max_value, pads=pads, residual=residual)
 
     def fuses_with(self, next_layer) -> bool:
         """Conv2D(activation='relu') then a layer that declares

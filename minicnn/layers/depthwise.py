@@ -130,17 +130,17 @@ class SeparableConv2D(DepthwiseConv2D):
         y = conv2d(y, self.pointwise_kernel, self.bias, layer=f"SeparableConv2D '{self.name}'")
         return self.activation(y)
 
-    def call_fused(self, inputs, batch_norm=None, relu=False, max_value=None, pads=None):
+    def call_fused(self, inputs, batch_norm=None, relu=False, max_value=None, pads=None, residual=None):
         """The depthwise step (with ``pads``), then the pointwise one with a
-        following BatchNormalization folded into it and the ReLU in its output
-        pass (``models/fusion.py``)."""
+        following BatchNormalization folded into it, and the Add of
+        ``residual`` and the ReLU in its output pass (``models/fusion.py``)."""
         where = f"SeparableConv2D '{self.name}'"
         y = depthwise_conv2d(self._to_tensor(inputs), self.depthwise_kernel, None, self.strides, self.padding,
                              self.dilation_rate, layer=where, pads=pads)
         kernel, bias = self.pointwise_kernel, self.bias
         if batch_norm is not None:
             kernel, bias = batch_norm.fold_into(kernel, bias, (self.filters,))
-        return conv2d(y, kernel, bias, layer=where, relu=relu, max_value=max_value)
+        return conv2d(y, kernel, bias, layer=where, relu=relu, max_value=max_value, residual=residual)
 
     def compute_output_shape(self, input_shape):
         n, h, w, _ = input_shape

@@ -34,6 +34,8 @@ class _Merge(Layer):
 class Add(_Merge):
     """Elementwise sum (the skip connection of a residual block)."""
 
+    kind = "add"
+
     def call(self, inputs):
         out = inputs[0]
         for x in inputs[1:]:

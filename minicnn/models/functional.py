@@ -50,31 +50,38 @@ def run_graph(nodes, inputs, outputs, values: dict, training, chains=()):
     """Run ``nodes`` given ``values`` {id(input KerasTensor): Tensor}; return outputs.
 
     ``chains`` (``fusion.plan_chains``) run as one convolution each where they
-    may in this call; their inner nodes are then skipped (only the chain reads
-    their outputs)."""
-    heads = {id(chain.nodes[0]): chain for chain in chains}
-    done_by_chain = set()
+    may in this call, when the graph reaches their last node (by then every
+    input of theirs is computed, an Add's other branch too); their inner nodes
+    are skipped on the way (only the chain reads their outputs), and run
+    just before the last one when the chain cannot be fused in this call."""
+    last_of = {id(chain.nodes[-1]): chain for chain in chains}
+    inside = {id(n) for chain in chains for n in chain.nodes[:-1]}
     for node in nodes:
-        if id(node) in done_by_chain:
+        if id(node) in inside:
             continue
-        chain = heads.get(id(node))
+        chain = last_of.get(id(node))
         if chain is not None:
             fused = run_chain(chain, values, training)
             if fused is not None:
-                values[id(chain.nodes[-1].output_tensors[0])] = fused
-                done_by_chain.update(id(n) for n in chain.nodes)
+                values[id(node.output_tensors[0])] = fused
                 continue
-        args = [values[id(t)] for t in node.input_tensors]
-        kwargs = dict(node.kwargs)
-        extra_args = kwargs.pop("_args", ())
-        if "training" not in kwargs:
-            kwargs["training"] = training
-        result = node.layer(args if isinstance(node.inputs, (list, tuple)) else args[0], *extra_args, **kwargs)
-        results = result if isinstance(result, (list, tuple)) else [result]
-        for t, value in zip(node.output_tensors, results):
-            values[id(t)] = value
-    out = [values[id(t)] for t in outputs]
-    return out
+            for inner in chain.nodes[:-1]:
+                _run_node(inner, values, training)
+        _run_node(node, values, training)
+    return [values[id(t)] for t in outputs]
+
+
+def _run_node(node, values: dict, training) -> None:
+    """Call one node's layer on its inputs' values and store its outputs'."""
+    args = [values[id(t)] for t in node.input_tensors]
+    kwargs = dict(node.kwargs)
+    extra_args = kwargs.pop("_args", ())
+    if "training" not in kwargs:
+        kwargs["training"] = training
+    result = node.layer(args if isinstance(node.inputs, (list, tuple)) else args[0], *extra_args, **kwargs)
+    results = result if isinstance(result, (list, tuple)) else [result]
+    for t, value in zip(node.output_tensors, results):
+        values[id(t)] = value
 
 
 def keras_layer_order(inputs, outputs) -> list:

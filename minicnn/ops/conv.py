@@ -27,9 +27,11 @@ from .kernels import fast_kernel
 from .shapes import WindowGeometry
 
 
-def conv2d_reference_forward(x, w, b, geom: WindowGeometry, relu: bool, keep_cols: bool = True, max_value=None):
-    """y = [relu](im2col(x) @ w_matrix + b), as (N, oh, ow, C_out); the ReLU
-    capped at ``max_value`` if one is given (ReLU6).
+def conv2d_reference_forward(x, w, b, geom: WindowGeometry, relu: bool, keep_cols: bool = True, max_value=None,
+                             residual=None):
+    """y = [relu](im2col(x) @ w_matrix + b [+ residual]), as (N, oh, ow, C_out);
+    the ReLU capped at ``max_value`` if one is given (ReLU6). ``residual`` (y's
+    shape) is the other branch of a residual block's Add (``Conv2DAddFunction``).
 
     Returns y and the im2col matrix ``cols`` that backward needs for dL/dw
     (None with ``keep_cols=False``: no weight gradient will be asked for).
@@ -41,9 +43,12 @@ def conv2d_reference_forward(x, w, b, geom: WindowGeometry, relu: bool, keep_col
     y = cols @ w.reshape(-1, w.shape[-1])
     if b is not None:
         y += b
+    y = y.reshape(x.shape[0], geom.out_h, geom.out_w, w.shape[-1])
+    if residual is not None:
+        y += residual
     if relu:
         relu_in_place(y, max_value)
-    return y.reshape(x.shape[0], geom.out_h, geom.out_w, w.shape[-1]), (cols if keep_cols else None)
+    return y, (cols if keep_cols else None)
 
 
 def conv2d_reference_backward(g, x, w, y, cols, geom: WindowGeometry, relu: bool, needs, max_value=None):
@@ -96,6 +101,34 @@ class Conv2DFunction(Function):
         return grads[:len(self.needs_input_grad)]
 
 
+class Conv2DAddFunction(Conv2DFunction):
+    """y = [relu](conv(x, w) (+ b) + r): a convolution and the Add that ends a
+    residual block (ResNet, MobileNetV2, Xception), r being the block's other
+    branch. Inputs: x, w, r[, b].
+
+    The sum is taken in the pass that adds the bias, so the Add costs one more
+    read of r instead of a pass of its own (``models/fusion.py`` finds it).
+    Backward: with g' = g · ReLU's slope (g itself without ReLU), the
+    convolution's gradients are those of a plain convolution given g', and
+    dL/dr = g'.
+    """
+
+    def forward(self, x, w, r, b=None):
+        run = fast_kernel("conv2d_forward", x) or conv2d_reference_forward
+        y, self.cols = run(x, w, b, self.geom, self.relu, weight_grad_needed(self), self.max_value, r)
+        self.x, self.w = x, w
+        self.y = y if self.relu else None
+        return y
+
+    def backward(self, g):
+        if self.relu:
+            g = g * relu_slope(self.y, self.max_value)
+        needs = wanted_gradients(self, 4)
+        run = fast_kernel("conv2d_backward", g) or conv2d_reference_backward
+        gx, gw, gb = run(g, self.x, self.w, None, self.cols, self.geom, False, (needs[0], needs[1], needs[3]))
+        return (gx, gw, g if needs[2] else None, gb)[:len(self.needs_input_grad)]
+
+
 def weight_grad_needed(fn) -> bool:
     """Whether backward will be asked for the gradient of input 1, the kernel
     (which needs the im2col matrix). Not in inference, nor for a frozen layer;
@@ -103,19 +136,27 @@ def weight_grad_needed(fn) -> bool:
     return fn.needs_input_grad is None or fn.needs_input_grad[1]
 
 
-def wanted_gradients(fn) -> tuple[bool, bool, bool]:
-    """(dx, dw, db) wanted from a Function with inputs x, w[, b]: db is not
-    wanted without a bias. The Function hands back one gradient per input."""
-    return tuple(fn.needs_input_grad) + (False,) * (3 - len(fn.needs_input_grad))
+def wanted_gradients(fn, inputs: int = 3) -> tuple[bool, ...]:
+    """Which gradients are wanted from a Function with inputs x, w[, b]
+    (``inputs`` counts them with the bias): the bias' is not wanted without
+    one. The Function hands back one gradient per input."""
+    return tuple(fn.needs_input_grad) + (False,) * (inputs - len(fn.needs_input_grad))
 
 
 def conv2d(x, w, b=None, strides=(1, 1), padding="valid", dilation_rate=(1, 1), layer="conv2d",
-           relu=False, max_value=None, pads=None):
-    """Convolve NHWC ``x`` with HWIO ``w`` (and add ``b``; with ``relu=True`` also
-    apply ReLU, capped at ``max_value``), differentiably. ``pads`` ((top,
-    bottom), (left, right)) adds explicit zero padding to a 'valid' window
-    (a ZeroPadding2D folded into the conv)."""
+           relu=False, max_value=None, pads=None, residual=None):
+    """Convolve NHWC ``x`` with HWIO ``w`` (and add ``b``, then ``residual``;
+    with ``relu=True`` also apply ReLU, capped at ``max_value``), differentiably.
+    ``pads`` ((top, bottom), (left, right)) adds explicit zero padding to a
+    'valid' window (a ZeroPadding2D folded into the conv)."""
     geom = WindowGeometry.make(x.shape[1], x.shape[2], w.shape[:2], strides, padding,
                                dilation_rate, layer=layer, pads=pads)
-    fn = Conv2DFunction(geom, relu, max_value)
-    return fn(x, w) if b is None else fn(x, w, b)
+    if residual is None:
+        fn = Conv2DFunction(geom, relu, max_value)
+        return fn(x, w) if b is None else fn(x, w, b)
+    out_shape = (x.shape[0], geom.out_h, geom.out_w, w.shape[-1])
+    if tuple(residual.shape) != out_shape:
+        raise ValueError(f"{layer}: the residual added to its output has shape {tuple(residual.shape)}, "
+                         f"the output has {out_shape}")
+    fn = Conv2DAddFunction(geom, relu, max_value)
+    return fn(x, w, residual) if b is None else fn(x, w, residual, b)

@@ -44,7 +44,7 @@ import numpy as np
 from numba import njit
 
 from ..shapes import WindowGeometry
-from .numba_gemm import (_JIT, _bias, _bias_relu, _cap, _relu_grad_bias_sum, gemm_over_weights_backward,
+from .numba_gemm import (_JIT, _cap, _relu_grad_bias_sum, epilogue, gemm_over_weights_backward,
                          gemm_over_weights_forward, split_over_weights)
 from . import numba_winograd, tapwise_conv
 from .threads import gemm_size, launch, over_batch
@@ -215,10 +215,11 @@ def _cols(x, lo, hi, geom, buffer):
     return cols
 
 
-def _forward(x, w, b, geom: WindowGeometry, relu: bool, pool: bool, keep_cols: bool, max_value=None):
+def _forward(x, w, b, geom: WindowGeometry, relu: bool, pool: bool, keep_cols: bool, max_value=None, residual=None):
     """The chunk loop of forward. Without ``pool`` the GEMM writes straight into
-    y; with ``pool`` (2x2, stride 2) each chunk's output stays in a buffer and
-    only its max-pooled values and their window cells are written out."""
+    y (and ``residual``, if given, is added in the bias pass); with ``pool``
+    (2x2, stride 2) each chunk's output stays in a buffer and only its
+    max-pooled values and their window cells are written out."""
     x = np.ascontiguousarray(x)
     n, pixels = x.shape[0], geom.out_h * geom.out_w
     w2 = np.ascontiguousarray(w.reshape(-1, w.shape[-1]))
@@ -229,7 +230,7 @@ def _forward(x, w, b, geom: WindowGeometry, relu: bool, pool: bool, keep_cols: b
         cells = np.empty(pooled.shape, dtype=np.uint8)
     else:
         y = np.empty((n * pixels, w2.shape[1]), dtype=dtype)
-    bias = _bias(b, w2.shape[1], dtype)
+        r = None if residual is None else np.ascontiguousarray(residual).reshape(y.shape)
     step = _images_per_chunk(geom, w2.shape[0], x.itemsize)
     # A narrow im2col matrix (a first layer over RGB) is cheap to keep but slow to
     # rebuild (few channels: short copies), so it is kept whole for backward,
@@ -246,8 +247,7 @@ def _forward(x, w, b, geom: WindowGeometry, relu: bool, pool: bool, keep_cols: b
             rows = out_buffer[:(e - s) * pixels] if pool else y[s * pixels:e * pixels]
             target = buffer if cols is None else cols[s * pixels:]
             np.matmul(_cols(x, s, e, geom, target), w2, out=rows)
-            if b is not None or relu:
-                _bias_relu(rows, bias, b is not None, relu, *_cap(max_value, dtype))
+            epilogue(rows, b, None if pool or r is None else r[s * pixels:e * pixels], relu, max_value)
             if pool:
                 _maxpool_2x2(rows.reshape(e - s, *conv_shape[1:]), pooled[s:e], cells[s:e])
 
@@ -317,20 +317,23 @@ def _winograd_pays(x, w, geom: WindowGeometry) -> bool:
             and x.shape[3] >= WINOGRAD_MIN_CHANNELS and not _wide(x, w, geom))
 
 
-def conv2d_forward(x, w, b, geom: WindowGeometry, relu: bool, keep_cols: bool = True, max_value=None):
+def conv2d_forward(x, w, b, geom: WindowGeometry, relu: bool, keep_cols: bool = True, max_value=None,
+                   residual=None):
     """``ops/conv.py::conv2d_reference_forward`` in chunks, or with Winograd's
     F(2x2, 3x3), or one GEMM per tap (``tapwise_conv.py``: a small padded map)
     where that is faster; returns y and the im2col matrix if one was kept (None
-    otherwise: backward rebuilds it, or works per tap too)."""
+    otherwise: backward rebuilds it, or works per tap too). A ``residual``
+    (y's shape) is added before the ReLU in the pass that adds the bias."""
     if tapwise_conv.pays(x, w, geom):
-        return tapwise_conv.tapwise_conv2d_forward(x, w, b, geom, relu, max_value), None
+        return tapwise_conv.tapwise_conv2d_forward(x, w, b, geom, relu, max_value, residual), None
     if _winograd_pays(x, w, geom):
-        return numba_winograd.winograd_conv2d_forward(x, w, b, geom, relu, keep_cols, max_value)
+        return numba_winograd.winograd_conv2d_forward(x, w, b, geom, relu, keep_cols, max_value, residual)
     if _wide(x, w, geom):
         cols = _whole_cols(x, geom)
-        y = gemm_over_weights_forward(cols, np.ascontiguousarray(w.reshape(-1, w.shape[-1])), b, relu, max_value)
+        r = None if residual is None else np.ascontiguousarray(residual).reshape(-1, w.shape[-1])
+        y = gemm_over_weights_forward(cols, np.ascontiguousarray(w.reshape(-1, w.shape[-1])), b, relu, max_value, r)
         return y.reshape(x.shape[0], geom.out_h, geom.out_w, w.shape[-1]), (cols if keep_cols else None)
-    return _forward(x, w, b, geom, relu, pool=False, keep_cols=keep_cols, max_value=max_value)
+    return _forward(x, w, b, geom, relu, pool=False, keep_cols=keep_cols, max_value=max_value, residual=residual)
 
 
 def conv2d_backward(g, x, w, y, cols, geom: WindowGeometry, relu: bool, needs, max_value=None):

@@ -12,7 +12,8 @@ does which part of it on which core matters more than anything else here:
   (a Dense layer at small batch, ResNet's 1x1 and 3x3 convolutions at 2x2
   pixels): ``gemm_over_weights_forward``/``_backward`` below.
 
-The epilogues run while a block of the output is still in cache: bias and ReLU
+The epilogues run while a block of the output is still in cache: bias, a
+residual branch (the Add of a residual block, ``models/fusion.py``) and ReLU
 (capped at ``cap`` for ReLU6) forward, and backward ReLU's slope (read off the
 output) with the bias gradient's column sums.
 """
@@ -41,17 +42,34 @@ def _bias(b, units, dtype):
 
 
 @njit(**_JIT)
-def _bias_relu(y, b, has_bias, relu, has_cap, cap):
-    """y = relu(y + b) in place, row by row (y is (pixels, C_out)); with
-    ``has_cap`` the ReLU is capped at ``cap`` (ReLU6)."""
+def _bias_add_relu(y, b, has_bias, r, has_residual, relu, has_cap, cap):
+    """y = relu(y + b + r) in place, row by row (y and r are (pixels, C_out));
+    without ``has_bias`` / ``has_residual`` that term is skipped (r is then not
+    read), with ``has_cap`` the ReLU is capped at ``cap`` (ReLU6)."""
     rows, c = y.shape
-    for r in range(rows):
+    for row in range(rows):
         for ch in range(c):
-            v = y[r, ch] + b[ch] if has_bias else y[r, ch]
+            v = y[row, ch] + b[ch] if has_bias else y[row, ch]
+            if has_residual:
+                v += r[row, ch]
             if relu:
                 v = 0 if v < 0 else v  # NaN passes through, as np.maximum
                 v = cap if has_cap and v > cap else v
-            y[r, ch] = v
+            y[row, ch] = v
+
+
+@njit(**_JIT)
+def _bias_relu(y, b, has_bias, relu, has_cap, cap):
+    """y = relu(y + b) in place: ``_bias_add_relu`` without a residual."""
+    _bias_add_relu(y, b, has_bias, y, False, relu, has_cap, cap)
+
+
+def epilogue(y, b, residual, relu: bool, max_value):
+    """``_bias_add_relu`` called from Python: y = relu(y + b + residual) in place,
+    each term optional (b, residual None: none), nothing done without any."""
+    if b is not None or residual is not None or relu:
+        _bias_add_relu(y, _bias(b, y.shape[1], y.dtype), b is not None, y if residual is None else residual,
+                       residual is not None, relu, *_cap(max_value, y.dtype))
 
 
 @njit(**_JIT)
@@ -72,15 +90,14 @@ def split_over_weights(rows: int, k: int, w) -> bool:
     return w.size >= rows * k
 
 
-def gemm_over_weights_forward(a, w, b, relu: bool, max_value=None):
-    """y = [relu](a @ w + b), the output's columns split across the cores."""
+def gemm_over_weights_forward(a, w, b, relu: bool, max_value=None, residual=None):
+    """y = [relu](a @ w + b [+ residual]), the output's columns split across the cores."""
     y = np.empty((a.shape[0], w.shape[1]), dtype=np.result_type(a, w))
-    bias = _bias(b, w.shape[1], y.dtype)
 
     def part(lo, hi):  # output columns lo..hi-1
         np.matmul(a, w[:, lo:hi], out=y[:, lo:hi])
-        if b is not None or relu:
-            _bias_relu(y[:, lo:hi], bias[lo:hi], b is not None, relu, *_cap(max_value, y.dtype))
+        epilogue(y[:, lo:hi], None if b is None else b[lo:hi], None if residual is None else residual[:, lo:hi],
+                 relu, max_value)
 
     over_batch(part, w.shape[1], max(w.size, gemm_size(*a.shape, w.shape[1])))
     return y

@@ -32,7 +32,7 @@ import numpy as np
 from numba import njit
 
 from ..shapes import WindowGeometry
-from .numba_gemm import _JIT, _bias, _cap
+from .numba_gemm import _JIT, _bias, _cap, epilogue
 from .threads import gemm_size, over_batch
 
 CHUNK_BYTES = 4 << 20  # transformed tiles per chunk of images
@@ -121,9 +121,13 @@ def _output_tiles(m, y, b, has_bias, relu, has_cap, cap, tiles_h, tiles_w):
                             y[img, r, s, ch] = v
 
 
-def winograd_conv2d_forward(x, w, b, geom: WindowGeometry, relu: bool, keep_cols: bool = True, max_value=None):
-    """``ops/conv.py::conv2d_reference_forward`` for a 3x3 stride-1 window; keeps no im2col matrix."""
+def winograd_conv2d_forward(x, w, b, geom: WindowGeometry, relu: bool, keep_cols: bool = True, max_value=None,
+                            residual=None):
+    """``ops/conv.py::conv2d_reference_forward`` for a 3x3 stride-1 window; keeps no im2col matrix.
+    A ``residual`` is added (then the ReLU taken) in one more pass over each
+    chunk's output while it is in cache."""
     x = np.ascontiguousarray(x)
+    residual = None if residual is None else np.ascontiguousarray(residual)
     n, c, f = x.shape[0], x.shape[3], w.shape[3]
     dtype = np.result_type(x, w)
     u = kernel_transform(w.astype(dtype, copy=False))
@@ -141,7 +145,10 @@ def winograd_conv2d_forward(x, w, b, geom: WindowGeometry, relu: bool, keep_cols
             v = np.empty((16, (e - s) * tiles_h * tiles_w, c), dtype)
             _input_tiles(x[s:e], v, top, left, tiles_h, tiles_w)
             m = np.matmul(v, u)
-            _output_tiles(m, y[s:e], bias, b is not None, relu, *_cap(max_value, dtype), tiles_h, tiles_w)
+            _output_tiles(m, y[s:e], bias, b is not None, relu and residual is None, *_cap(max_value, dtype),
+                          tiles_h, tiles_w)
+            if residual is not None:
+                epilogue(y[s:e].reshape(-1, f), None, residual[s:e].reshape(-1, f), relu, max_value)
 
     over_batch(part, n, max(x.size, y.size, gemm_size(16 * n * tiles_h * tiles_w, c, f)))
     return y, None

@@ -35,7 +35,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..shapes import WindowGeometry
-from .numba_gemm import _bias, _bias_relu, _cap, _relu_grad_bias_sum
+from .numba_gemm import _cap, _relu_grad_bias_sum, epilogue
 from .threads import gemm_size, over_batch
 
 MAX_PIXELS = 64  # output pixels per image (8x8) above which im2col's single GEMM wins
@@ -97,8 +97,8 @@ def _taps(geom: WindowGeometry, height, width) -> list[_Tap]:
     return sorted(taps, key=lambda t: t.size, reverse=True)
 
 
-def tapwise_conv2d_forward(x, w, b, geom: WindowGeometry, relu: bool, max_value=None):
-    """y = relu(conv2d(x, w) + b) (ReLU optional, capped at ``max_value``), one GEMM per tap."""
+def tapwise_conv2d_forward(x, w, b, geom: WindowGeometry, relu: bool, max_value=None, residual=None):
+    """y = relu(conv2d(x, w) + b [+ residual]) (ReLU optional, capped at ``max_value``), one GEMM per tap."""
     x = np.ascontiguousarray(x)
     n, height, width, c_in = x.shape
     c_out = w.shape[3]
@@ -106,7 +106,7 @@ def tapwise_conv2d_forward(x, w, b, geom: WindowGeometry, relu: bool, max_value=
     y = np.empty((n, geom.out_h, geom.out_w, c_out), dtype=dtype)
     taps = _taps(geom, height, width)
     covers_all = bool(taps) and taps[0].covers(geom)
-    bias = _bias(b, c_out, dtype)
+    residual = None if residual is None else np.ascontiguousarray(residual)
 
     def part(lo, hi):
         out = y[lo:hi]
@@ -120,8 +120,8 @@ def tapwise_conv2d_forward(x, w, b, geom: WindowGeometry, relu: bool, max_value=
             else:
                 target = tap.outputs(out)
                 target += (rows @ wk).reshape(target.shape)
-        if b is not None or relu:
-            _bias_relu(out.reshape(-1, c_out), bias, b is not None, relu, *_cap(max_value, dtype))
+        epilogue(out.reshape(-1, c_out), b, None if residual is None else residual[lo:hi].reshape(-1, c_out), relu,
+                 max_value)
 
     over_batch(part, n, max(y.size, x.size, gemm_size(n * sum(t.size for t in taps), c_in, c_out)))
     return y
