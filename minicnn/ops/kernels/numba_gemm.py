@@ -42,13 +42,16 @@ def _bias(b, units, dtype):
 
 
 @njit(**_JIT)
-def _bias_add_relu(y, b, has_bias, r, has_residual, relu, has_cap, cap):
-    """y = relu(y + b + r) in place, row by row (y and r are (pixels, C_out));
-    without ``has_bias`` / ``has_residual`` that term is skipped (r is then not
-    read), with ``has_cap`` the ReLU is capped at ``cap`` (ReLU6)."""
-    rows, c = y.shape
-    for row in range(rows):
-        for ch in range(c):
+def _bias_add_relu(y, b, has_bias, r, has_residual, relu, has_cap, cap, first, stop):
+    """y = relu(y + b + r) in place over columns first..stop-1, row by row (y
+    and r are (pixels, C_out)); without ``has_bias`` / ``has_residual`` that
+    term is skipped (r is then not read), with ``has_cap`` the ReLU is capped
+    at ``cap`` (ReLU6). A core that owns some of the columns passes their range
+    instead of a slice: a column slice is not contiguous, and Numba's loops
+    over such arrays are not vectorised (3-12x slower here)."""
+    first, stop = np.uint64(first), np.uint64(stop)  # unsigned: no test for negative indices in the loop
+    for row in range(y.shape[0]):
+        for ch in range(first, stop):
             v = y[row, ch] + b[ch] if has_bias else y[row, ch]
             if has_residual:
                 v += r[row, ch]
@@ -61,15 +64,17 @@ def _bias_add_relu(y, b, has_bias, r, has_residual, relu, has_cap, cap):
 @njit(**_JIT)
 def _bias_relu(y, b, has_bias, relu, has_cap, cap):
     """y = relu(y + b) in place: ``_bias_add_relu`` without a residual."""
-    _bias_add_relu(y, b, has_bias, y, False, relu, has_cap, cap)
+    _bias_add_relu(y, b, has_bias, y, False, relu, has_cap, cap, 0, y.shape[1])
 
 
-def epilogue(y, b, residual, relu: bool, max_value):
+def epilogue(y, b, residual, relu: bool, max_value, columns=None):
     """``_bias_add_relu`` called from Python: y = relu(y + b + residual) in place,
-    each term optional (b, residual None: none), nothing done without any."""
+    each term optional (b, residual None: none), nothing done without any; over
+    the ``columns`` (first, stop) only if given."""
     if b is not None or residual is not None or relu:
+        first, stop = columns or (0, y.shape[1])
         _bias_add_relu(y, _bias(b, y.shape[1], y.dtype), b is not None, y if residual is None else residual,
-                       residual is not None, relu, *_cap(max_value, y.dtype))
+                       residual is not None, relu, *_cap(max_value, y.dtype), first, stop)
 
 
 @njit(**_JIT)
@@ -96,8 +101,7 @@ def gemm_over_weights_forward(a, w, b, relu: bool, max_value=None, residual=None
 
     def part(lo, hi):  # output columns lo..hi-1
         np.matmul(a, w[:, lo:hi], out=y[:, lo:hi])
-        epilogue(y[:, lo:hi], None if b is None else b[lo:hi], None if residual is None else residual[:, lo:hi],
-                 relu, max_value)
+        epilogue(y, b, residual, relu, max_value, columns=(lo, hi))
 
     over_batch(part, w.shape[1], max(w.size, gemm_size(*a.shape, w.shape[1])))
     return y
