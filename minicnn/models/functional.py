@@ -3,9 +3,12 @@
 ``topological_nodes`` walks from the outputs back to the inputs (iteratively,
 so very deep networks are fine) and returns the nodes in an order where every
 node comes after the nodes that feed it. ``run_graph`` then executes them,
-keeping each intermediate result in a dictionary keyed by its KerasTensor.
+keeping each intermediate result in a dictionary keyed by its KerasTensor
+until its last reader has run.
 """
 from __future__ import annotations
+
+from collections import Counter
 
 from .fusion import run_chain
 
@@ -53,21 +56,40 @@ def run_graph(nodes, inputs, outputs, values: dict, training, chains=()):
     may in this call, when the graph reaches their last node (by then every
     input of theirs is computed, an Add's other branch too); their inner nodes
     are skipped on the way (only the chain reads their outputs), and run
-    just before the last one when the chain cannot be fused in this call."""
+    just before the last one when the chain cannot be fused in this call.
+
+    A value leaves ``values`` as soon as its last reader has run, as a
+    variable goes out of scope in Python code: in ``predict`` its memory is
+    then free for the next layers' outputs, which find it still in the
+    cache, instead of every layer writing to memory no layer has touched
+    this call. (In training the graph of Functions keeps what backward needs.)"""
+    unread = Counter(id(t) for node in nodes for t in node.input_tensors)
+    keep = {id(t) for t in outputs}
+
+    def read(node):
+        for t in node.input_tensors:
+            unread[id(t)] -= 1
+            if unread[id(t)] == 0 and id(t) not in keep:
+                values.pop(id(t), None)
+
     last_of = {id(chain.nodes[-1]): chain for chain in chains}
     inside = {id(n) for chain in chains for n in chain.nodes[:-1]}
     for node in nodes:
         if id(node) in inside:
             continue
         chain = last_of.get(id(node))
+        run_alone = [node]
         if chain is not None:
             fused = run_chain(chain, values, training)
             if fused is not None:
                 values[id(node.output_tensors[0])] = fused
-                continue
-            for inner in chain.nodes[:-1]:
-                _run_node(inner, values, training)
-        _run_node(node, values, training)
+                run_alone = []
+            else:
+                run_alone = chain.nodes
+        for alone in run_alone:
+            _run_node(alone, values, training)
+        for reader in (chain.nodes if chain is not None else [node]):
+            read(reader)
     return [values[id(t)] for t in outputs]
 
 
