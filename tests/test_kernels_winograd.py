@@ -56,3 +56,29 @@ def test_winograd_matches_the_reference(p):
                                                        ((5, 5), (1, 1), (1, 1)), ((1, 1), (1, 1), (1, 1))])
 def test_winograd_applies_only_to_3x3_stride_1(kernel, strides, dilation):
     assert not numba_winograd.applies(WindowGeometry.make(9, 9, kernel, strides, "same", dilation))
+
+
+@pytest.mark.parametrize("batch, side, channels, path", [
+    (32, 16, 64, "winograd"), (32, 8, 256, "winograd"), (32, 8, 128, "winograd"), (32, 8, 8, "im2col"),
+    (32, 4, 256, "per tap"), (32, 2, 512, "per tap"), (1, 8, 256, "per tap"),
+    (1, 8, 64, "split over the weights")])
+def test_conv2d_forward_picks_the_path_benchmarks_winograd_measured_fastest(monkeypatch, batch, side, channels, path):
+    """``python -m benchmarks.winograd``: Winograd from 8x8 pixels and 16 channels
+    (1.4-1.7x the best other path on VGG16's and ResNet's shapes), per tap
+    below (level with Winograd at 4x4, 2x at 2x2), the GEMM split over the
+    weights when they outweigh the im2col matrix (one image)."""
+    from minicnn.ops.kernels import numba_conv, tapwise_conv
+
+    taken = []
+    monkeypatch.setattr(numba_winograd, "winograd_conv2d_forward", lambda *a, **k: taken.append("winograd"))
+    monkeypatch.setattr(tapwise_conv, "tapwise_conv2d_forward", lambda *a, **k: taken.append("per tap"))
+    monkeypatch.setattr(numba_conv, "gemm_over_weights_forward",
+                        lambda *a, **k: taken.append("split over the weights") or np.zeros((1, 1)))
+    monkeypatch.setattr(numba_conv, "_forward", lambda *a, **k: taken.append("im2col"))
+    x = np.zeros((batch, side, side, channels), np.float32)
+    w = np.zeros((3, 3, channels, channels), np.float32)
+    try:
+        numba_conv.conv2d_forward(x, w, None, WindowGeometry.make(side, side, (3, 3), (1, 1), "same"), True)
+    except (TypeError, ValueError):  # the stand-ins return nothing usable; only the choice matters
+        pass
+    assert taken == [path]

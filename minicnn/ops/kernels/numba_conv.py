@@ -34,9 +34,10 @@ with so few channels per copy, slow to rebuild. dw and db are summed per
 thread, then over the threads in a fixed order.
 
 ``conv2d_forward`` sends two kinds of layer elsewhere: 3x3 stride-1 layers
-over many pixels to Winograd (``numba_winograd.py``), and small padded maps
-with many channels to one GEMM per kernel tap, forward and backward
-(``tapwise_conv.py``, which skips the padding zeros).
+over 8x8 pixels or more to Winograd (``numba_winograd.py``, forward only),
+and small padded maps with many channels to one GEMM per kernel tap
+(``tapwise_conv.py``, which skips the padding zeros; backward too, and
+forward where Winograd does not apply: 4x4 pixels and below, or stride 2).
 """
 from __future__ import annotations
 
@@ -191,7 +192,7 @@ def _maxpool_2x2_backward(g, arg, out):
 
 
 # -- the Conv2D chunk loops ----------------------------------------------------------------
-WINOGRAD_MIN_PIXELS = 256  # output pixels per image (16x16) from which Winograd is used
+WINOGRAD_MIN_PIXELS = 64  # output pixels per image (8x8) from which Winograd is used
 WINOGRAD_MIN_CHANNELS = 16  # input channels from which Winograd is used (few: the transforms dominate)
 CHUNK_BYTES = 1 << 20  # im2col buffer per chunk: fits a core's L2 cache
 KEEP_NARROW_COLS = 32  # keep im2col matrices this narrow (e.g. 3x3 over RGB: 27) for backward
@@ -324,10 +325,10 @@ def conv2d_forward(x, w, b, geom: WindowGeometry, relu: bool, keep_cols: bool = 
     where that is faster; returns y and the im2col matrix if one was kept (None
     otherwise: backward rebuilds it, or works per tap too). A ``residual``
     (y's shape) is added before the ReLU in the pass that adds the bias."""
-    if tapwise_conv.pays(x, w, geom):
-        return tapwise_conv.tapwise_conv2d_forward(x, w, b, geom, relu, max_value, residual), None
     if _winograd_pays(x, w, geom):
         return numba_winograd.winograd_conv2d_forward(x, w, b, geom, relu, keep_cols, max_value, residual)
+    if tapwise_conv.pays(x, w, geom):
+        return tapwise_conv.tapwise_conv2d_forward(x, w, b, geom, relu, max_value, residual), None
     if _wide(x, w, geom):
         cols = _whole_cols(x, geom)
         r = None if residual is None else np.ascontiguousarray(residual).reshape(-1, w.shape[-1])

@@ -44,10 +44,21 @@ def applies(geom: WindowGeometry) -> bool:
 
 
 def kernel_transform(w):
-    """U[k] = (G g Gᵀ) at the 16 positions k of the 4x4 tile: (16, C, F) from (3, 3, C, F)."""
+    """U[k] = (G g Gᵀ) at the 16 positions k of the 4x4 tile: (16, C, F) from (3, 3, C, F).
+
+    Each U[4a + b] is Σ_ij G[a, i] G[b, j] g[i, j]: one (16, 9) matrix, the
+    Kronecker product G ⊗ G, times the kernel seen as (9, C·F), its columns
+    split across the cores. ``np.einsum`` over the four-index form took as
+    long as the layer's own GEMMs (``python -m benchmarks.winograd``)."""
     g = np.array([[1, 0, 0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0, 0, 1]], dtype=w.dtype)
-    u = np.einsum("ai,ijcf,bj->abcf", g, w, g)
-    return np.ascontiguousarray(u.reshape(16, *w.shape[2:]))
+    g_kron_g, w9 = np.kron(g, g), np.ascontiguousarray(w).reshape(9, -1)
+    u = np.empty((16, w9.shape[1]), dtype=w.dtype)
+
+    def part(lo, hi):
+        np.matmul(g_kron_g, w9[:, lo:hi], out=u[:, lo:hi])
+
+    over_batch(part, w9.shape[1], u.size)
+    return u.reshape(16, *w.shape[2:])
 
 
 @njit(**_JIT)
