@@ -82,3 +82,47 @@ def test_conv2d_forward_picks_the_path_benchmarks_winograd_measured_fastest(monk
     except (TypeError, ValueError):  # the stand-ins return nothing usable; only the choice matters
         pass
     assert taken == [path]
+
+
+@pytest.mark.parametrize("shape, filters", [((2, 8, 8, 16), 24), ((3, 9, 11, 17), 16)])
+@pytest.mark.parametrize("activation", [None, "relu", "relu6"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("parts", [1, 2])
+def test_input_gradient_through_winograd_matches_the_reference(monkeypatch, shape, filters, activation, dtype,
+                                                              parts):
+    """dx of a 'same' 3x3 layer as the Winograd convolution of g' with the
+    turned kernel; dw and db still from the im2col loop, all three as the reference."""
+    from minicnn.ops.conv import conv2d_reference_backward
+    from minicnn.ops.kernels import numba_conv
+
+    calls = []
+    real = numba_winograd.winograd_input_gradient
+    monkeypatch.setattr(numba_winograd, "winograd_input_gradient", lambda *a, **k: calls.append(1) or real(*a, **k))
+    rng = np.random.default_rng(len(shape) + filters)
+    x = rng.standard_normal(shape).astype(dtype)
+    w = (rng.standard_normal((3, 3, shape[3], filters)) / 6).astype(dtype)
+    b = rng.standard_normal(filters).astype(dtype)
+    geom = WindowGeometry.make(shape[1], shape[2], (3, 3), (1, 1), "same")
+    relu, cap = activation is not None, 6.0 if activation == "relu6" else None
+    needs = (True, True, True)
+    with kernels.use("numpy"):
+        y, cols = conv2d_reference_forward(x, w, b, geom, relu, True, cap)
+        g = rng.standard_normal(y.shape).astype(dtype)
+        expected = conv2d_reference_backward(g, x, w, y, cols, geom, relu, needs, cap)
+    with split(parts, 1 << 20):
+        ours = numba_conv.conv2d_backward(g, x, w, y, None, geom, relu, needs, cap)
+    assert calls == [1]
+    eps = 1e-5 if dtype == np.float32 else 1e-12
+    for a, e in zip(ours, expected, strict=True):
+        assert a.shape == e.shape and a.dtype == e.dtype
+        np.testing.assert_allclose(a, e, rtol=eps, atol=eps * (1 + np.abs(e).max()) * shape[3])
+
+
+def test_input_gradient_through_winograd_needs_padding_one_all_round():
+    same = WindowGeometry.make(8, 8, (3, 3), (1, 1), "same")
+    assert numba_winograd.input_gradient_applies(np.zeros((3, 3, 16, 16)), same)
+    for padding, pads in (("valid", None), ("valid", ((0, 1), (0, 1))), ("valid", ((1, 1), (0, 2)))):
+        geom = WindowGeometry.make(8, 8, (3, 3), (1, 1), padding, pads=pads)
+        assert not numba_winograd.input_gradient_applies(np.zeros((3, 3, 16, 16)), geom)
+    assert not numba_winograd.input_gradient_applies(np.zeros((3, 3, 16, 8)),
+                                                     WindowGeometry.make(8, 8, (3, 3), (1, 1), "same"))

@@ -338,7 +338,12 @@ def conv2d_forward(x, w, b, geom: WindowGeometry, relu: bool, keep_cols: bool = 
 
 
 def conv2d_backward(g, x, w, y, cols, geom: WindowGeometry, relu: bool, needs, max_value=None):
-    """``ops/conv.py::conv2d_reference_backward`` in chunks (or per tap, as forward)."""
+    """``ops/conv.py::conv2d_reference_backward`` in chunks (or per tap, as forward;
+    dx with Winograd where forward uses it and the window is padded by 1 all round)."""
+    if needs[0] and _winograd_pays(x, w, geom) and numba_winograd.input_gradient_applies(w, geom):
+        dx, g_pre = numba_winograd.winograd_input_gradient(g, y, w, geom, relu, max_value)
+        _, dw, db = conv2d_backward(g_pre, x, w, None, cols, geom, False, (False, needs[1], needs[2]))
+        return dx, dw, db
     if tapwise_conv.pays(x, w, geom):
         return tapwise_conv.tapwise_conv2d_backward(g, x, w, y, geom, relu, needs, max_value)
     g2 = np.ascontiguousarray(g).reshape(-1, w.shape[-1])

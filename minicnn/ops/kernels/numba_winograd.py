@@ -2,7 +2,9 @@
 
 Override (``kernels/__init__.py`` chooses it): ``winograd_conv2d_forward`` for
 ``ops/conv.py``'s forward pass, when the window is 3x3, stride 1, dilation 1
-(VGG's and ResNet's 3x3 convolutions). Backward keeps the im2col path.
+(VGG's and ResNet's 3x3 convolutions); in backward dx, which for a window
+padded by 1 all round is the same kind of convolution
+(``winograd_input_gradient``); dw keeps the im2col or per-tap path.
 
 Im2col computes each output pixel as a dot product over its 3x3 window: 9
 multiplications per pixel, input channel and filter. Winograd computes a 2x2
@@ -32,7 +34,7 @@ import numpy as np
 from numba import njit
 
 from ..shapes import WindowGeometry
-from .numba_gemm import _JIT, _bias, _cap, epilogue
+from .numba_gemm import _JIT, _bias, _cap, _relu_grad_bias_sum, epilogue
 from .threads import gemm_size, over_batch
 
 CHUNK_BYTES = 4 << 20  # transformed tiles per chunk of images
@@ -163,3 +165,37 @@ def winograd_conv2d_forward(x, w, b, geom: WindowGeometry, relu: bool, keep_cols
 
     over_batch(part, n, max(x.size, y.size, gemm_size(16 * n * tiles_h * tiles_w, c, f)))
     return y, None
+
+
+def input_gradient_applies(w, geom: WindowGeometry) -> bool:
+    """dx as a Winograd convolution: a window padded by 1 on every side (so
+    dx is g's 'same' convolution) and, as forward, at least 16 channels in g."""
+    return applies(geom) and geom.pads == ((1, 1), (1, 1)) and w.shape[3] >= 16
+
+
+def winograd_input_gradient(g, y, w, geom: WindowGeometry, relu: bool, max_value=None):
+    """(dL/dx, g') of a 3x3 stride-1 convolution padded by 1 on every side,
+    given g = dL/dy and its output y; g' is g before the fused ReLU (its
+    slope read off y), which dx is the convolution of, with the kernel
+    turned 180 degrees and its channel axes swapped,
+
+        dx[p] = Σ_k g'[p + k - 1] @ w[2 - k]ᵀ      (k over the 3x3 window),
+
+    so it runs on the same Winograd forward."""
+    g_pre = _through_relu(g, y, max_value) if relu else g
+    flipped = np.ascontiguousarray(w[::-1, ::-1].transpose(0, 1, 3, 2))
+    dx, _ = winograd_conv2d_forward(g_pre, flipped, None, geom, False, False)
+    return dx, g_pre
+
+
+def _through_relu(g, y, max_value):
+    """g times ReLU's slope read off its output y, split over the cores."""
+    g2, y2 = np.ascontiguousarray(g).reshape(-1, g.shape[-1]), np.ascontiguousarray(y).reshape(-1, g.shape[-1])
+    out = np.empty_like(g2)
+
+    def part(lo, hi):  # the bias sum it also takes is not wanted here
+        _relu_grad_bias_sum(g2[lo:hi], y2[lo:hi], True, *_cap(max_value, g2.dtype), out[lo:hi],
+                            np.zeros(g2.shape[1], np.float64))
+
+    over_batch(part, g2.shape[0], g2.size)
+    return out.reshape(g.shape)
