@@ -311,9 +311,10 @@ def _whole_cols(x, geom: WindowGeometry):
 
 
 def _winograd_pays(x, w, geom: WindowGeometry) -> bool:
-    """Winograd (``numba_winograd.py``) wins over im2col for 3x3 stride-1 windows
-    over many pixels and channels; over few pixels its 16 small GEMMs each pack
-    their own weights, and it loses (``python -m benchmarks.winograd`` measures both)."""
+    """Winograd (``numba_winograd.py``) wins over im2col and the per-tap GEMMs
+    for 3x3 stride-1 windows from 8x8 pixels and 16 channels; over fewer pixels
+    its 16 small GEMMs each pack their own weights for a few rows, and it is
+    level (4x4) or loses (2x2) (``python -m benchmarks.winograd`` measures all three)."""
     return (numba_winograd.applies(geom) and geom.out_h * geom.out_w >= WINOGRAD_MIN_PIXELS
             and x.shape[3] >= WINOGRAD_MIN_CHANNELS and not _wide(x, w, geom))
 
