@@ -67,9 +67,9 @@ class Chain:
         return [n for n in (self.pad, self.conv, self.batch_norm, self.add, self.relu, self.max_pool)
                 if n is not None]
 
-    def residual(self, before_add):
+    def residual(self):
         """The Add's input that does not come from the chain: its other branch."""
-        out = _single_output(before_add)
+        out = _single_output(self.batch_norm or self.conv)
         return next(t for t in self.add.input_tensors if t is not out)
 
     @property
@@ -183,7 +183,7 @@ def run_chain(chain: Chain, values: dict, training):
     bn = chain.batch_norm and chain.batch_norm.layer
     residual = None
     if chain.add is not None:
-        residual = values[id(chain.residual(chain.batch_norm or chain.conv))]
+        residual = values[id(chain.residual())]
         if residual.shape[0] != x.shape[0] or residual.dtype != x.dtype:
             return None
     if bn is not None and _training_of(chain.batch_norm, training) and bn.trainable:

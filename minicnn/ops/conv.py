@@ -88,8 +88,12 @@ class Conv2DFunction(Function):
         self.geom, self.relu, self.max_value = geom, relu, max_value
 
     def forward(self, x, w, b=None):
+        return self._convolve(x, w, b, None)
+
+    def _convolve(self, x, w, b, residual):
+        """y, keeping what backward reads: x, w, the im2col matrix if one was kept, y under a ReLU."""
         run = fast_kernel("conv2d_forward", x) or conv2d_reference_forward
-        y, self.cols = run(x, w, b, self.geom, self.relu, weight_grad_needed(self), self.max_value)
+        y, self.cols = run(x, w, b, self.geom, self.relu, weight_grad_needed(self), self.max_value, residual)
         self.x, self.w = x, w
         self.y = y if self.relu else None
         return y
@@ -114,11 +118,7 @@ class Conv2DAddFunction(Conv2DFunction):
     """
 
     def forward(self, x, w, r, b=None):
-        run = fast_kernel("conv2d_forward", x) or conv2d_reference_forward
-        y, self.cols = run(x, w, b, self.geom, self.relu, weight_grad_needed(self), self.max_value, r)
-        self.x, self.w = x, w
-        self.y = y if self.relu else None
-        return y
+        return self._convolve(x, w, b, r)
 
     def backward(self, g):
         if self.relu:

@@ -193,7 +193,6 @@ def _maxpool_2x2_backward(g, arg, out):
 
 # -- the Conv2D chunk loops ----------------------------------------------------------------
 WINOGRAD_MIN_PIXELS = 64  # output pixels per image (8x8) from which Winograd is used
-WINOGRAD_MIN_CHANNELS = 16  # input channels from which Winograd is used (few: the transforms dominate)
 CHUNK_BYTES = 1 << 20  # im2col buffer per chunk: fits a core's L2 cache
 KEEP_NARROW_COLS = 32  # keep im2col matrices this narrow (e.g. 3x3 over RGB: 27) for backward
 
@@ -316,7 +315,7 @@ def _winograd_pays(x, w, geom: WindowGeometry) -> bool:
     its 16 small GEMMs each pack their own weights for a few rows, and it is
     level (4x4) or loses (2x2) (``python -m benchmarks.winograd`` measures all three)."""
     return (numba_winograd.applies(geom) and geom.out_h * geom.out_w >= WINOGRAD_MIN_PIXELS
-            and x.shape[3] >= WINOGRAD_MIN_CHANNELS and not _wide(x, w, geom))
+            and x.shape[3] >= numba_winograd.MIN_CHANNELS and not _wide(x, w, geom))
 
 
 def conv2d_forward(x, w, b, geom: WindowGeometry, relu: bool, keep_cols: bool = True, max_value=None,

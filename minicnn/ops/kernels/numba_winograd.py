@@ -38,6 +38,7 @@ from .numba_gemm import _JIT, _bias, _cap, _relu_grad_bias_sum, epilogue
 from .threads import gemm_size, over_batch
 
 CHUNK_BYTES = 4 << 20  # transformed tiles per chunk of images
+MIN_CHANNELS = 16  # channels in from which Winograd is used (few: the transforms dominate)
 
 
 def applies(geom: WindowGeometry) -> bool:
@@ -169,8 +170,8 @@ def winograd_conv2d_forward(x, w, b, geom: WindowGeometry, relu: bool, keep_cols
 
 def input_gradient_applies(w, geom: WindowGeometry) -> bool:
     """dx as a Winograd convolution: a window padded by 1 on every side (so
-    dx is g's 'same' convolution) and, as forward, at least 16 channels in g."""
-    return applies(geom) and geom.pads == ((1, 1), (1, 1)) and w.shape[3] >= 16
+    dx is g's 'same' convolution) and, as forward, ``MIN_CHANNELS`` in g at least."""
+    return applies(geom) and geom.pads == ((1, 1), (1, 1)) and w.shape[3] >= MIN_CHANNELS
 
 
 def winograd_input_gradient(g, y, w, geom: WindowGeometry, relu: bool, max_value=None):
