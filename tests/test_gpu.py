@@ -262,13 +262,30 @@ def test_captured_step_equals_eager_step(on_gpu, optimizer):
 
 @pytest.mark.gpu
 @pytest.mark.skipif(not HAS_GPU, reason="needs CuPy and an NVIDIA GPU (none found)")
-def test_dropout_model_is_not_captured(on_gpu):
-    model = mc.Sequential([mc.layers.Input((8,)), mc.layers.Dropout(0.5), mc.layers.Dense(2)])
+def test_a_host_drawn_augmentation_is_not_captured(on_gpu):
+    model = mc.Sequential([mc.layers.Input((4, 4, 3)), mc.layers.RandomFlip(), mc.layers.Flatten(),
+                           mc.layers.Dense(2)])
     model.compile(optimizer="adam", loss="mse")
     step = CapturedTrainStep(model, warmup=0)
     with pytest.warns(RuntimeWarning, match="draws random numbers on the host"):
-        step(on_gpu.ones((4, 8), dtype="float32"), on_gpu.zeros((4, 2), dtype="float32"))
+        step(on_gpu.ones((4, 4, 4, 3), dtype="float32"), on_gpu.zeros((4, 2), dtype="float32"))
     assert step.replays == 0 and model.optimizer.iterations == 1
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not HAS_GPU, reason="needs CuPy and an NVIDIA GPU (none found)")
+def test_dropout_is_captured_and_every_replay_draws_a_fresh_mask(on_gpu):
+    """Dropout's masks come from a stream on the card (``random.DeviceStream``):
+    a replay reads the stream's position from device memory and moves it on."""
+    model = mc.Sequential([mc.layers.Input((64,)), mc.layers.Dropout(0.5),
+                           mc.layers.Dense(1, use_bias=False, kernel_initializer="ones")])
+    model.compile(optimizer=mc.optimizers.SGD(0.0), loss="mse")
+    step = CapturedTrainStep(model, warmup=1)
+    x, y = on_gpu.ones((8, 64), dtype="float32"), on_gpu.zeros((8, 1), dtype="float32")
+    losses = [float(step(x, y)[0].data) for _ in range(6)]
+    assert step.disabled_reason is None, step.disabled_reason
+    assert step.replays >= 4 and len(set(losses)) == len(losses), losses
+    assert int(model.layers[0]._random._device.state[1]) == 6 * 8 * 64
 
 
 @pytest.mark.gpu

@@ -8,6 +8,8 @@ import pytest
 import minicnn as mc
 from minicnn.callbacks import monitors
 
+from _device import NumpyAsDevice
+
 
 class Counting(np.ndarray):
     """An ndarray that counts how often its value is read into Python."""
@@ -72,17 +74,7 @@ def test_a_captured_step_computes_adams_step_size_on_the_device():
     when ``iterations`` moved outside the step (a load)."""
     from minicnn.models.gpu.graph import CapturedTrainStep  # noqa: PLC0415 - imports no CuPy
 
-    copies = []
-
-    class Device:
-        def __getattr__(self, name):
-            return getattr(np, name)
-
-        def asarray(self, a, *args, **kwargs):
-            copies.append(1)
-            return np.asarray(a, *args, **kwargs)
-
-    device = Device()
+    device = NumpyAsDevice()
     model = mc.Sequential([mc.Input((3,)), mc.layers.Dense(2)])
     optimizer = mc.optimizers.Adam(0.01)
     model.compile(optimizer=optimizer, loss="mse")
@@ -93,8 +85,8 @@ def test_a_captured_step_computes_adams_step_size_on_the_device():
         assert step.alpha.dtype == np.float32
         assert step.alpha[0] == np.float32(optimizer.step_size(0.01, t))
         optimizer.iterations += 1  # what the step's apply() counts
-    assert len(copies) == 1
+    assert device.copies == 1
     optimizer.iterations = 100  # optimizer state loaded
     step._sync_step_counter(device)
     step._advance_step_size(device)
-    assert len(copies) == 2 and step.alpha[0] == np.float32(optimizer.step_size(0.01, 101))
+    assert device.copies == 2 and step.alpha[0] == np.float32(optimizer.step_size(0.01, 101))

@@ -2,9 +2,9 @@
 
 * ``Layer.kind`` chooses ``explain()``'s rule: no matching of class names.
 * ``Layer.draws_host_random_numbers`` is True exactly for the layers that draw
-  from a host generator in training (a CUDA graph cannot replay them,
-  ``models/gpu/graph.py``): checked by running every layer class and
-  watching the library's generator.
+  from a host generator in training on the GPU path (a CUDA graph cannot
+  replay them, ``models/gpu/graph.py``): checked by running every layer class
+  on NumPy standing in for CuPy and watching the library's generator.
 * The argument checks the layer modules share live in one module,
   ``layers/arguments.py``, which, like ``symbolic.py``, imports no layer module.
 * ``x + y`` on symbolic tensors records an Add layer, as in Keras.
@@ -17,6 +17,7 @@ import pathlib
 
 import numpy as np
 import pytest
+from _device import NumpyAsDevice
 
 import minicnn as mc
 from minicnn import layers, random
@@ -84,13 +85,16 @@ def test_every_layer_class_declares_its_kind(cls):
 
 
 @pytest.mark.parametrize("cls", LAYER_CLASSES, ids=lambda c: c.__name__)
-def test_draws_host_random_numbers_is_true_exactly_for_the_layers_that_do(cls):
+def test_draws_host_random_numbers_is_true_exactly_for_the_layers_that_do(cls, monkeypatch):
     assert cls in SAMPLES, f"add a sample of {cls.__name__} to SAMPLES"
     layer = SAMPLES[cls]()
     merges = (layers.Add, layers.Average, layers.Concatenate, layers.Maximum, layers.Minimum, layers.Multiply,
               layers.Subtract)
     x = [IMAGES, IMAGES] if cls in merges else IMAGES
     layer(x, training=False)  # builds the layer: weight initialisers draw too
+    device = NumpyAsDevice()
+    monkeypatch.setattr(mc.backend, "get_array_module", lambda *arrays: device)
+    layer(x, training=True)  # a device random stream takes its key from the host generator at its first draw
     before = random.get_state()
     layer(x, training=True)
     assert (random.get_state() != before) == cls.draws_host_random_numbers

@@ -100,7 +100,8 @@ class Layer:
       (``models/explain.py``), and a graph finds what it can fuse by it
       (``models/fusion.py``).
     * ``draws_host_random_numbers``: True for a layer that draws random numbers
-      on the host (NumPy) while training — Dropout, the Random* augmentations.
+      on the host (NumPy) while training — the Random* augmentations (Dropout
+      and GaussianNoise compute theirs on the GPU).
       A CUDA graph replays a step without running Python, so it cannot capture
       such a layer (``models/gpu/graph.py``).
     * ``fusable_after_conv_relu``: True for a layer that a Conv2D(activation='relu')

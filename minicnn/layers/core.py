@@ -115,10 +115,10 @@ class Dropout(Layer):
 
     The masks come from minicnn's generator (``set_random_seed`` repeats them),
     or, given ``seed=``, from the layer's own generator seeded by it, as in
-    Keras: the same seed gives the same masks whatever the global seed.
+    Keras: the same seed gives the same masks whatever the global seed. On a
+    GPU they are computed on the card (``random.DeviceStream``), so a CUDA
+    graph can capture a step with Dropout.
     """
-
-    draws_host_random_numbers = True
 
     def __init__(self, rate, noise_shape=None, seed=None, **kwargs):
         super().__init__(**kwargs)
@@ -132,9 +132,8 @@ class Dropout(Layer):
             return inputs
         shape = self.noise_shape or inputs.shape
         shape = tuple(s if s is not None else inputs.shape[i] for i, s in enumerate(shape))
-        keep = self._random.generator().random(shape) >= self.rate
-        # the 0/1 mask crosses to the device as bytes, and is scaled there, in the inputs' dtype
-        mask = backend.to_device(keep, dtype=inputs.dtype)
+        uniform = self._random.uniform(shape, backend.get_array_module(inputs.data))
+        mask = (uniform >= self.rate).astype(inputs.dtype)
         mask *= mask.dtype.type(1.0 / (1.0 - self.rate))
         return inputs * as_tensor(mask)
 

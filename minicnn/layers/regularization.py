@@ -36,10 +36,8 @@ class GaussianNoise(Layer):
 
     The noise does not depend on x, so the gradient passes through unchanged.
     ``stddev`` must lie in [0, 1], as in Keras; ``seed=`` gives the layer its own
-    generator, as Dropout's does.
+    generator, as Dropout's does (and on a GPU its numbers are computed there too).
     """
-
-    draws_host_random_numbers = True
 
     def __init__(self, stddev, seed=None, **kwargs):
         super().__init__(**kwargs)
@@ -51,8 +49,8 @@ class GaussianNoise(Layer):
     def call(self, inputs, training=False):
         if not training or self.stddev == 0:
             return inputs
-        noise = self._random.generator().normal(0.0, self.stddev, inputs.shape)
-        return inputs + as_tensor(backend.to_device(noise, dtype=inputs.dtype))
+        noise = self._random.normal(inputs.shape, self.stddev, backend.get_array_module(inputs.data))
+        return inputs + as_tensor(noise.astype(inputs.dtype, copy=False))
 
     def compute_output_shape(self, input_shape):
         return input_shape

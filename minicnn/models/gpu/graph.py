@@ -23,10 +23,12 @@ What must hold for a replay to be the same step as an eager one:
    baked: when it changes (a schedule, a callback), the step is captured
    again; after a few re-captures it stays eager.
 4. **No host synchronisation and no host randomness inside the step.** A
-   ``float(...)`` of a device value, clipping by global norm, a Dropout mask
-   drawn on the host: capture would fail or bake one mask forever. Such models
-   (layers with ``draws_host_random_numbers``) are refused before capture;
-   anything else that breaks capture falls back to eager too.
+   ``float(...)`` of a device value, clipping by global norm, an augmentation's
+   parameters drawn on the host: capture would fail or bake one draw forever.
+   Such models (layers with ``draws_host_random_numbers``) are refused before
+   capture; anything else that breaks capture falls back to eager too. Dropout
+   and GaussianNoise are fine: their numbers come from a stream whose position
+   lives on the card (``random.DeviceStream``), so each replay draws afresh.
 
 The first ``warmup`` steps run eagerly (kernels compile, optimizer slots and the
 pool get created), then the next batch is captured and replayed, and every later
