@@ -15,6 +15,7 @@ from . import (
     autograd,
     backend,
     callbacks,
+    constraints,
     datasets,
     initializers,
     layers,
@@ -34,5 +35,6 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Input", "Model", "Sequential", "Tensor", "activations", "applications", "autograd", "backend", "callbacks",
-    "datasets", "initializers", "layers", "losses", "metrics", "models", "no_grad", "optimizers", "utils",
+    "constraints", "datasets", "initializers", "layers", "losses", "metrics", "models", "no_grad", "optimizers",
+    "utils",
 ]

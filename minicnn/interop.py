@@ -17,8 +17,9 @@ from .layers.core import InputLayer
 from .models import Model, Sequential
 from .models.serialization import accepted_arguments, constructor_arguments
 
-# Keras arguments minicnn does not model: the weights are copied, so initialisers are not needed.
-_SKIPPED = ("initializer", "regularizer", "constraint")
+# Arguments not carried over: the weights are copied, so initialisers are not needed. Regularizers and
+# constraints go across (as Keras' dicts, or your function as it is): training goes on the same.
+_SKIPPED = ("initializer",)
 
 
 def to_keras(model):

@@ -89,6 +89,9 @@ class Optimizer:
             if self.weight_decay:
                 var.data -= var.data * (lr * self.weight_decay)
             self.update(var.data, g.astype(var.data.dtype, copy=False), slots, lr)
+            if getattr(var, "constraint", None) is not None:  # back onto its allowed set (constraints.py)
+                projected = var.constraint(var.data)
+                var.data[...] = getattr(projected, "data", projected)
             var.version += 1
 
     def apply_gradients(self, grads_and_vars) -> None:

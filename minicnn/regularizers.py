@@ -15,25 +15,17 @@ only these classes can be written to a ``.keras`` file (a function is code).
 """
 from __future__ import annotations
 
+from . import keras_objects
 from .autograd import math_ops
 
 
-class Regularizer:
+class Regularizer(keras_objects.KerasObject):
     """Base class: ``regularizer(weight)`` is the penalty (a scalar Tensor)."""
+
+    keras_module = "keras.regularizers"
 
     def __call__(self, weight):
         raise NotImplementedError
-
-    def get_config(self) -> dict:
-        return {}
-
-    @classmethod
-    def from_config(cls, config):
-        return cls(**config)
-
-    def __repr__(self):
-        args = ", ".join(f"{k}={v}" for k, v in self.get_config().items())
-        return f"{type(self).__name__}({args})"
 
 
 class L1L2(Regularizer):
@@ -78,21 +70,8 @@ _BY_NAME = {"l1": L1, "l2": L2, "l1_l2": L1L2, "L1": L1, "L2": L2, "L1L2": L1L2}
 def get(identifier):
     """A regularizer from None, a name ('l2'), Keras' dict ({"class_name": "L2",
     "config": {"l2": 0.01}}), a Regularizer or any function of a weight."""
-    if identifier is None or isinstance(identifier, Regularizer):
-        return identifier
-    if isinstance(identifier, str) and identifier in _BY_NAME:
-        return _BY_NAME[identifier]()
-    if isinstance(identifier, dict) and identifier.get("class_name") in _BY_NAME:
-        return _BY_NAME[identifier["class_name"]].from_config(identifier.get("config") or {})
-    if callable(identifier) and not isinstance(identifier, (str, dict)):
-        return identifier
-    raise ValueError(f"Unknown regularizer {identifier!r}: use one of {sorted(_BY_NAME)}, a "
-                     "minicnn.regularizers class, Keras' dict for one, or a function of the weight")
+    return keras_objects.lookup(identifier, Regularizer, _BY_NAME, "regularizer",
+                                "a minicnn.regularizers class, Keras' dict for one, or a function of the weight")
 
 
-def serialize(regularizer):
-    """Keras' dict for a built-in regularizer; anything else as it is."""
-    if isinstance(regularizer, Regularizer):
-        return {"module": "keras.regularizers", "class_name": type(regularizer).__name__,
-                "config": regularizer.get_config(), "registered_name": None}
-    return regularizer
+serialize = keras_objects.serialize  # Keras' dict for a built-in regularizer; a function as it is

@@ -1,4 +1,5 @@
-"""Optimizer options against Keras: gradient clipping, weight decay, learning-rate schedules.
+"""Optimizer options against Keras: gradient clipping, weight decay, learning-rate schedules,
+weight constraints.
 
 Each row draws an optimizer (SGD with momentum, Adam, RMSprop, and AdamW for
 weight decay), a dtype (float32 with Keras' defaults, float64 with
@@ -129,12 +130,39 @@ def _values_check(case, stats):
                   "float32")
 
 
+# -- constraints: the matrix projected after every step ----------------------------------------
+CONSTRAINTS = {
+    "MaxNorm": lambda draw: {"max_value": draw(st.sampled_from([0.5, 1.0, 2.0]))},
+    "MinMaxNorm": lambda draw: {"min_value": draw(st.sampled_from([0.0, 0.5])), "max_value": 1.0,
+                                "rate": draw(st.sampled_from([1.0, 0.5]))},
+    "UnitNorm": lambda draw: {},
+    "NonNeg": lambda draw: {},
+}
+
+
+@st.composite
+def constraint_case(draw):
+    dtype, cls_name, args = _base(draw, BASES)
+    name = draw(st.sampled_from(sorted(CONSTRAINTS)))
+    kwargs = CONSTRAINTS[name](draw)
+    if name != "NonNeg":
+        kwargs["axis"] = draw(st.sampled_from([0, 1, [0, 1]]))
+    return dtype, cls_name, args, (name, kwargs), *_shape_seed(draw)
+
+
+def _constraint_check(case, stats):
+    dtype, cls_name, args, constraint, shape, seed = case
+    compare_trajectories(stats, cls_name, args, dtype, shape, seed, constraint=constraint)
+
+
 ROWS = [Row("optimizers", f"{label}: {STEPS} steps", _option_check, option_case(option, values, bases),
             examples=8) for label, (option, values, bases) in OPTIONS.items()]
 ROWS += [Row("optimizers", f"{name}: {STEPS} steps", _schedule_check, schedule_case(name), examples=8)
          for name in SCHEDULES]
 ROWS += [Row("optimizers", "schedule values (steps 0-59, Keras computes in float32)", _values_check, values_case(),
              examples=20)]
+ROWS += [Row("optimizers", f"constraints (MaxNorm, MinMaxNorm, UnitNorm, NonNeg): {STEPS} steps",
+             _constraint_check, constraint_case(), examples=16)]
 
 
 @pytest.mark.parametrize("row", ROWS, ids=lambda r: r.id)

@@ -56,11 +56,12 @@ def _optimizer_check(label):
     return check
 
 
-def compare_trajectories(stats, cls_name, args, dtype, shape, seed, mc_args=None):
+def compare_trajectories(stats, cls_name, args, dtype, shape, seed, mc_args=None, constraint=None):
     """Both libraries' ``cls_name(**args)`` take STEPS steps with the same random
     gradients from the same weights (a matrix of ``shape`` and a vector); the
     weights are compared after every step. ``mc_args`` overrides arguments for
-    minicnn only (a stated reason in the caller)."""
+    minicnn only (a stated reason in the caller); ``constraint`` (a class name
+    in both ``constraints`` modules and its arguments) is put on the matrix."""
     keras, tf = keras_modules()
     rng = np.random.default_rng(seed)
     start = [rng.standard_normal(shape).astype(dtype), rng.standard_normal(shape[1:]).astype(dtype)]
@@ -69,6 +70,10 @@ def compare_trajectories(stats, cls_name, args, dtype, shape, seed, mc_args=None
     m_opt = getattr(mc.optimizers, cls_name)(**{**args, **(mc_args or {})})
     k_vars = [keras.Variable(w.copy(), dtype=dtype) for w in start]
     m_vars = [Variable(w.copy(), name=f"w{i}") for i, w in enumerate(start)]
+    if constraint is not None:
+        name, kwargs = constraint
+        k_vars[0].constraint = getattr(keras.constraints, name)(**kwargs)
+        m_vars[0].constraint = getattr(mc.constraints, name)(**kwargs)
     for step, g in enumerate(grads, 1):
         k_opt.apply_gradients(zip([tf.constant(x) for x in g], k_vars))
         m_opt.apply_gradients(zip([x.copy() for x in g], m_vars))

@@ -14,7 +14,12 @@ from .tensor import Tensor
 class Variable(Tensor):
     """A weight. ``version`` counts the changes made to its value in place
     (``assign``, an optimizer step), so that something computed from the value
-    (a BatchNormalization folded into a kernel) can tell it is out of date."""
+    (a BatchNormalization folded into a kernel) can tell it is out of date.
+    A layer's ``add_weight`` gives it a ``regularizer`` (a penalty the loss
+    adds) and a ``constraint`` (a projection the optimizer applies after each
+    step); both are None otherwise."""
+
+    regularizer = constraint = None
 
     def __init__(self, data, name: str, trainable: bool = True):
         super().__init__(data, requires_grad=trainable, name=name)

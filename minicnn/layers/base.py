@@ -25,7 +25,7 @@ import threading
 
 import numpy as np
 
-from .. import backend, initializers, regularizers
+from .. import backend, constraints, initializers, regularizers
 from ..autograd import Tensor, Variable, no_grad
 from .symbolic import KerasTensor, Node, is_symbolic, map_structure
 
@@ -168,6 +168,7 @@ class Layer:
         var = Variable(value, name=name or f"variable_{len(self._own_weights)}", trainable=trainable)
         var.trainable = trainable and self._trainable
         var.regularizer = regularizers.get(regularizer)
+        var.constraint = constraints.get(constraint)  # applied after each optimizer step (Optimizer.apply)
         self._own_weights.append(var)
         return var
 
@@ -395,10 +396,10 @@ class Layer:
         return cls(**config)
 
     def weight_arguments(self, *names) -> dict:
-        """``get_config``'s entries for the arguments that shape weights: initializers
-        and regularizers (built-in ones as Keras' dicts), by argument name."""
-        return {n: initializers.serialize(getattr(self, n)) if n.endswith("_initializer")
-                else regularizers.serialize(getattr(self, n)) for n in names}
+        """``get_config``'s entries for the arguments that shape weights: initializers,
+        regularizers and constraints (built-in ones as Keras' dicts), by argument name."""
+        kinds = {"_initializer": initializers, "_regularizer": regularizers, "_constraint": constraints}
+        return {n: kinds[n[n.rindex("_"):]].serialize(getattr(self, n)) for n in names}
 
     def __repr__(self):
         return f"<{type(self).__name__} name={self.name}, built={self.built}>"

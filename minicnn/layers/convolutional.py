@@ -2,7 +2,7 @@
 Conv2DTranspose, the learned upsampling of decoders (col2im of a GEMM)."""
 from __future__ import annotations
 
-from .. import activations, initializers
+from .. import activations, constraints, initializers
 from ..ops.conv import conv2d
 from ..ops.conv_pool import conv2d_relu_max_pool2d
 from ..ops.conv_transpose import conv2d_transpose, transposed_geometry, transposed_output_length
@@ -20,7 +20,7 @@ class FilterBank(Layer):
 
     def __init__(self, filters, kernel_size, strides, padding, dilation_rate, activation, use_bias,
                  kernel_initializer, bias_initializer, kernel_regularizer, bias_regularizer, data_format,
-                 **kwargs):
+                 kernel_constraint=None, bias_constraint=None, **kwargs):
         super().__init__(**kwargs)
         where = self.where
         check_channels_last(data_format, where)
@@ -32,6 +32,8 @@ class FilterBank(Layer):
         self.kernel_initializer = initializers.get(kernel_initializer)
         self.bias_initializer = initializers.get(bias_initializer)
         self.kernel_regularizer, self.bias_regularizer = kernel_regularizer, bias_regularizer
+        self.kernel_constraint = constraints.get(kernel_constraint)
+        self.bias_constraint = constraints.get(bias_constraint)
         self.input_spec = InputSpec(ndim=4)
 
     @property
@@ -46,9 +48,11 @@ class FilterBank(Layer):
     def build(self, input_shape):
         c_in = input_shape[-1]
         self.kernel = self.add_weight(self.kernel_shape(c_in), self.kernel_initializer,
-                                      name="kernel", regularizer=self.kernel_regularizer)
+                                      name="kernel", regularizer=self.kernel_regularizer,
+                                      constraint=self.kernel_constraint)
         self.bias = (self.add_weight((self.filters,), self.bias_initializer, name="bias",
-                                     regularizer=self.bias_regularizer) if self.use_bias else None)
+                                     regularizer=self.bias_regularizer, constraint=self.bias_constraint)
+                     if self.use_bias else None)
         self.input_spec = InputSpec(ndim=4, axes={-1: c_in})
 
     def get_config(self):
@@ -56,7 +60,7 @@ class FilterBank(Layer):
                 "strides": self.strides, "padding": self.padding, "dilation_rate": self.dilation_rate,
                 "activation": activations.serialize(self.activation), "use_bias": self.use_bias,
                 **self.weight_arguments("kernel_initializer", "bias_initializer", "kernel_regularizer",
-                                        "bias_regularizer")}
+                                        "bias_regularizer", "kernel_constraint", "bias_constraint")}
 
 
 class Conv2D(FilterBank):
@@ -81,10 +85,10 @@ class Conv2D(FilterBank):
     def __init__(self, filters, kernel_size, strides=(1, 1), padding="valid", dilation_rate=(1, 1),
                  activation=None, use_bias=True, kernel_initializer="glorot_uniform",
                  bias_initializer="zeros", kernel_regularizer=None, bias_regularizer=None,
-                 data_format=None, **kwargs):
+                 data_format=None, kernel_constraint=None, bias_constraint=None, **kwargs):
         super().__init__(filters, kernel_size, strides, padding, dilation_rate, activation, use_bias,
                          kernel_initializer, bias_initializer, kernel_regularizer, bias_regularizer, data_format,
-                         **kwargs)
+                         kernel_constraint, bias_constraint, **kwargs)
 
     def kernel_shape(self, c_in) -> tuple:
         return (*self.kernel_size, c_in, self.filters)
@@ -149,10 +153,10 @@ class Conv2DTranspose(FilterBank):
     def __init__(self, filters, kernel_size, strides=(1, 1), padding="valid", output_padding=None,
                  data_format=None, dilation_rate=(1, 1), activation=None, use_bias=True,
                  kernel_initializer="glorot_uniform", bias_initializer="zeros", kernel_regularizer=None,
-                 bias_regularizer=None, **kwargs):
+                 bias_regularizer=None, kernel_constraint=None, bias_constraint=None, **kwargs):
         super().__init__(filters, kernel_size, strides, padding, dilation_rate, activation, use_bias,
                          kernel_initializer, bias_initializer, kernel_regularizer, bias_regularizer, data_format,
-                         **kwargs)
+                         kernel_constraint, bias_constraint, **kwargs)
         self.output_padding = normalize_output_padding(output_padding, self.strides, self.where)
 
     def kernel_shape(self, c_in) -> tuple:

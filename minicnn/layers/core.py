@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import math
 
-from .. import activations, backend, initializers
+from .. import activations, backend, constraints, initializers
 from ..autograd import as_tensor, math_ops
 from ..ops.dense import dense
 from ..random import RandomSource
@@ -54,7 +54,8 @@ class Dense(Layer):
     kind = "dense"
 
     def __init__(self, units, activation=None, use_bias=True, kernel_initializer="glorot_uniform",
-                 bias_initializer="zeros", kernel_regularizer=None, bias_regularizer=None, **kwargs):
+                 bias_initializer="zeros", kernel_regularizer=None, bias_regularizer=None,
+                 kernel_constraint=None, bias_constraint=None, **kwargs):
         super().__init__(**kwargs)
         self.units = positive_int(units, "units", f"Dense '{self.name}'")
         self.activation = activations.get(activation)
@@ -62,14 +63,17 @@ class Dense(Layer):
         self.kernel_initializer = initializers.get(kernel_initializer)
         self.bias_initializer = initializers.get(bias_initializer)
         self.kernel_regularizer, self.bias_regularizer = kernel_regularizer, bias_regularizer
+        self.kernel_constraint = constraints.get(kernel_constraint)
+        self.bias_constraint = constraints.get(bias_constraint)
         self.input_spec = InputSpec(min_ndim=2)
 
     def build(self, input_shape):
         in_dim = input_shape[-1]
         self.kernel = self.add_weight((in_dim, self.units), self.kernel_initializer, name="kernel",
-                                      regularizer=self.kernel_regularizer)
+                                      regularizer=self.kernel_regularizer, constraint=self.kernel_constraint)
         self.bias = (self.add_weight((self.units,), self.bias_initializer, name="bias",
-                                     regularizer=self.bias_regularizer) if self.use_bias else None)
+                                     regularizer=self.bias_regularizer, constraint=self.bias_constraint)
+                     if self.use_bias else None)
         self.input_spec = InputSpec(min_ndim=2, axes={-1: in_dim})
 
     def call(self, inputs):
@@ -84,7 +88,7 @@ class Dense(Layer):
         return {**super().get_config(), "units": self.units,
                 "activation": activations.serialize(self.activation), "use_bias": self.use_bias,
                 **self.weight_arguments("kernel_initializer", "bias_initializer", "kernel_regularizer",
-                                        "bias_regularizer")}
+                                        "bias_regularizer", "kernel_constraint", "bias_constraint")}
 
 
 class Activation(Layer):

@@ -8,7 +8,7 @@ SeparableConv2D is exactly that pair in one layer.
 """
 from __future__ import annotations
 
-from .. import activations, initializers
+from .. import activations, constraints, initializers
 from ..ops.conv import conv2d
 from ..ops.depthwise import depthwise_conv2d
 from ..ops.shapes import WindowGeometry, output_length
@@ -27,7 +27,8 @@ class DepthwiseConv2D(Layer):
 
     def __init__(self, kernel_size, strides=(1, 1), padding="valid", depth_multiplier=1, data_format=None,
                  dilation_rate=(1, 1), activation=None, use_bias=True, depthwise_initializer="glorot_uniform",
-                 bias_initializer="zeros", depthwise_regularizer=None, bias_regularizer=None, **kwargs):
+                 bias_initializer="zeros", depthwise_regularizer=None, bias_regularizer=None,
+                 depthwise_constraint=None, bias_constraint=None, **kwargs):
         super().__init__(**kwargs)
         self._init_window(kernel_size, strides, padding, dilation_rate, depth_multiplier, data_format)
         self.activation = activations.get(activation)
@@ -35,6 +36,8 @@ class DepthwiseConv2D(Layer):
         self.depthwise_initializer = initializers.get(depthwise_initializer)
         self.bias_initializer = initializers.get(bias_initializer)
         self.depthwise_regularizer, self.bias_regularizer = depthwise_regularizer, bias_regularizer
+        self.depthwise_constraint = constraints.get(depthwise_constraint)
+        self.bias_constraint = constraints.get(bias_constraint)
 
     def _init_window(self, kernel_size, strides, padding, dilation_rate, depth_multiplier, data_format):
         where = f"{type(self).__name__} '{self.name}'"
@@ -48,9 +51,11 @@ class DepthwiseConv2D(Layer):
         c_in = input_shape[-1]
         self.depthwise_kernel = self.add_weight((*self.kernel_size, c_in, self.depth_multiplier),
                                                 self.depthwise_initializer, name="depthwise_kernel",
-                                                regularizer=self.depthwise_regularizer)
+                                                regularizer=self.depthwise_regularizer,
+                                                constraint=self.depthwise_constraint)
         self.bias = (self.add_weight((c_in * self.depth_multiplier,), self.bias_initializer, name="bias",
-                                     regularizer=self.bias_regularizer) if self.use_bias else None)
+                                     regularizer=self.bias_regularizer, constraint=self.bias_constraint)
+                     if self.use_bias else None)
         self.input_spec = InputSpec(ndim=4, axes={-1: c_in})
 
     def _depthwise(self, inputs, bias):
@@ -88,7 +93,7 @@ class DepthwiseConv2D(Layer):
                 "dilation_rate": self.dilation_rate, "activation": activations.serialize(self.activation),
                 "use_bias": self.use_bias,
                 **self.weight_arguments("depthwise_initializer", "bias_initializer", "depthwise_regularizer",
-                                        "bias_regularizer")}
+                                        "bias_regularizer", "depthwise_constraint", "bias_constraint")}
 
 
 class SeparableConv2D(DepthwiseConv2D):
@@ -105,24 +110,29 @@ class SeparableConv2D(DepthwiseConv2D):
                  dilation_rate=(1, 1), depth_multiplier=1, activation=None, use_bias=True,
                  depthwise_initializer="glorot_uniform", pointwise_initializer="glorot_uniform",
                  bias_initializer="zeros", depthwise_regularizer=None, pointwise_regularizer=None,
-                 bias_regularizer=None, **kwargs):
+                 bias_regularizer=None, depthwise_constraint=None, pointwise_constraint=None,
+                 bias_constraint=None, **kwargs):
         super().__init__(kernel_size, strides, padding, depth_multiplier, data_format, dilation_rate,
                          activation, use_bias, depthwise_initializer, bias_initializer,
-                         depthwise_regularizer, bias_regularizer, **kwargs)
+                         depthwise_regularizer, bias_regularizer, depthwise_constraint, bias_constraint, **kwargs)
         self.filters = positive_int(filters, "filters", f"SeparableConv2D '{self.name}'")
         self.pointwise_initializer = initializers.get(pointwise_initializer)
         self.pointwise_regularizer = pointwise_regularizer
+        self.pointwise_constraint = constraints.get(pointwise_constraint)
 
     def build(self, input_shape):
         c_in = input_shape[-1]
         mid = c_in * self.depth_multiplier
         self.depthwise_kernel = self.add_weight((*self.kernel_size, c_in, self.depth_multiplier),
                                                 self.depthwise_initializer, name="depthwise_kernel",
-                                                regularizer=self.depthwise_regularizer)
+                                                regularizer=self.depthwise_regularizer,
+                                                constraint=self.depthwise_constraint)
         self.pointwise_kernel = self.add_weight((1, 1, mid, self.filters), self.pointwise_initializer,
-                                                name="pointwise_kernel", regularizer=self.pointwise_regularizer)
+                                                name="pointwise_kernel", regularizer=self.pointwise_regularizer,
+                                                constraint=self.pointwise_constraint)
         self.bias = (self.add_weight((self.filters,), self.bias_initializer, name="bias",
-                                     regularizer=self.bias_regularizer) if self.use_bias else None)
+                                     regularizer=self.bias_regularizer, constraint=self.bias_constraint)
+                     if self.use_bias else None)
         self.input_spec = InputSpec(ndim=4, axes={-1: c_in})
 
     def call(self, inputs):
@@ -148,4 +158,4 @@ class SeparableConv2D(DepthwiseConv2D):
 
     def get_config(self):
         return {**super().get_config(), "filters": self.filters,
-                **self.weight_arguments("pointwise_initializer", "pointwise_regularizer")}
+                **self.weight_arguments("pointwise_initializer", "pointwise_regularizer", "pointwise_constraint")}

@@ -18,7 +18,7 @@ ones it was trained with.
 """
 from __future__ import annotations
 
-from .. import initializers
+from .. import constraints, initializers
 from ..autograd import Tensor, grad_enabled, math_ops
 from ..backend import get_array_module
 from ..ops.batchnorm import BatchNormFunction
@@ -30,7 +30,8 @@ class BatchNormalization(Layer):
 
     def __init__(self, axis=-1, momentum=0.99, epsilon=1e-3, center=True, scale=True,
                  beta_initializer="zeros", gamma_initializer="ones", moving_mean_initializer="zeros",
-                 moving_variance_initializer="ones", beta_regularizer=None, gamma_regularizer=None, **kwargs):
+                 moving_variance_initializer="ones", beta_regularizer=None, gamma_regularizer=None,
+                 beta_constraint=None, gamma_constraint=None, **kwargs):
         super().__init__(**kwargs)
         if not isinstance(axis, int):
             raise ValueError(f"BatchNormalization '{self.name}': axis must be one int, got {axis!r}")
@@ -41,6 +42,8 @@ class BatchNormalization(Layer):
         self.moving_mean_initializer = initializers.get(moving_mean_initializer)
         self.moving_variance_initializer = initializers.get(moving_variance_initializer)
         self.beta_regularizer, self.gamma_regularizer = beta_regularizer, gamma_regularizer
+        self.beta_constraint = constraints.get(beta_constraint)
+        self.gamma_constraint = constraints.get(gamma_constraint)
         self.input_spec = InputSpec(min_ndim=2)
         self._folded = None  # (key, kernel, bias): the last fold_into result (see there)
 
@@ -56,9 +59,11 @@ class BatchNormalization(Layer):
         shape = (channels,)
         # Keras' order: gamma, beta, moving_mean, moving_variance
         self.gamma = (self.add_weight(shape, self.gamma_initializer, name="gamma",
-                                      regularizer=self.gamma_regularizer) if self.scale else None)
+                                      regularizer=self.gamma_regularizer, constraint=self.gamma_constraint)
+                      if self.scale else None)
         self.beta = (self.add_weight(shape, self.beta_initializer, name="beta",
-                                     regularizer=self.beta_regularizer) if self.center else None)
+                                     regularizer=self.beta_regularizer, constraint=self.beta_constraint)
+                     if self.center else None)
         self.moving_mean = self.add_weight(shape, self.moving_mean_initializer, name="moving_mean",
                                            trainable=False)
         self.moving_variance = self.add_weight(shape, self.moving_variance_initializer,
@@ -149,4 +154,5 @@ class BatchNormalization(Layer):
         return {**super().get_config(), "axis": self.axis, "momentum": self.momentum, "epsilon": self.epsilon,
                 "center": self.center, "scale": self.scale,
                 **self.weight_arguments("beta_initializer", "gamma_initializer", "moving_mean_initializer",
-                                        "moving_variance_initializer", "beta_regularizer", "gamma_regularizer")}
+                                        "moving_variance_initializer", "beta_regularizer", "gamma_regularizer",
+                                        "beta_constraint", "gamma_constraint")}

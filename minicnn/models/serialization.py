@@ -14,14 +14,14 @@ Reading builds only classes minicnn has (or that you registered, see
 ``registry.py``) and never runs code from the file: Keras' ``Lambda`` layer,
 which stores Python code, is refused. An argument Keras has and minicnn does
 not is accepted only with the value at which both compute the same thing
-(``groups=1``, no constraint, ...); any other value is a clear error rather
+(``groups=1``, no activity regularizer, ...); any other value is a clear error rather
 than a model that silently computes something else.
 """
 from __future__ import annotations
 
 import inspect
 
-from .. import initializers, regularizers
+from .. import constraints, initializers, keras_objects, regularizers
 from .. import layers as built_in_layers
 from ..layers.base import Layer
 from ..layers.core import InputLayer
@@ -73,12 +73,14 @@ def constructor_arguments(cls, config: dict, where: str) -> dict:
             raise ValueError(f"{where}: minicnn does not support {key}={value!r}"
                              + (f" (only {INERT_ARGUMENTS[key]!r})" if key in INERT_ARGUMENTS else "")
                              + ". Nothing was loaded.")
-    for key in [k for k in args if k.endswith("_regularizer") and args[k] is not None]:
-        try:
-            args[key] = regularizers.get(args[key])  # Keras' L1/L2/L1L2 dicts and names
-        except ValueError:
-            raise ValueError(f"{where}: {key} {args[key]!r} is not a regularizer minicnn has (L1, L2, L1L2). "
-                             "Nothing was loaded.") from None
+    for suffix, module, names in (("_regularizer", regularizers, "L1, L2, L1L2"),
+                                  ("_constraint", constraints, "MaxNorm, MinMaxNorm, NonNeg, UnitNorm")):
+        for key in [k for k in args if k.endswith(suffix) and args[k] is not None]:
+            try:
+                args[key] = module.get(args[key])  # Keras' dicts and names
+            except ValueError:
+                raise ValueError(f"{where}: {key} {args[key]!r} is not a {suffix[1:]} minicnn has ({names}). "
+                                 "Nothing was loaded.") from None
     return args
 
 
@@ -108,12 +110,12 @@ def to_jsonable(value, where: str):
         return {str(k): to_jsonable(v, f"{where}.{k}") for k, v in value.items()}
     if hasattr(value, "item") and getattr(value, "ndim", 1) == 0:  # a NumPy scalar
         return value.item()
-    for module in (initializers, regularizers):
-        serialized = module.serialize(value)
+    for serialize in (initializers.serialize, keras_objects.serialize):  # keras_objects: regularizers, constraints
+        serialized = serialize(value)
         if serialized is not value:
             return serialized
     raise ValueError(f"{where} is {value!r}, which a config file cannot hold (only numbers, strings, lists, "
-                     "dicts and minicnn's built-in initializers and regularizers). Nothing was written.")
+                     "dicts and minicnn's built-in initializers, regularizers and constraints). Nothing was written.")
 
 
 def dtype_policy(name: str) -> dict:
