@@ -85,6 +85,44 @@ def test_dicts_by_output_name_and_sample_weights_train_like_keras():
                                theirs.evaluate(X, [YC, YR], sample_weight=SW, verbose=0), rtol=1e-5, atol=1e-7)
 
 
+def test_sample_weights_and_weighted_metrics_per_output_train_like_keras():
+    """Each output its own sample weights (a dict here, a list for Keras) and weighted
+    metrics; a weighted metric whose name a plain one has is '{output}_weighted_{name}'."""
+    args = dict(loss=["sparse_categorical_crossentropy", "mse"], loss_weights=[1.0, 0.5],
+                metrics={"cls": ["accuracy"]}, weighted_metrics={"cls": ["accuracy"], "reg": ["mae"]})
+    ours, theirs = compiled_pair(**args)
+    reg_weights = RNG.uniform(0.0, 3.0, 24)
+    fit = dict(batch_size=8, epochs=3, shuffle=False, verbose=0)
+    h_ours = ours.fit(X, [YC, YR], sample_weight={"cls": SW, "reg": reg_weights}, **fit)
+    h_theirs = theirs.fit(X, [YC, YR], sample_weight=[SW, reg_weights], **fit)
+    assert_trained_alike(ours, theirs, h_ours, h_theirs,
+                         {"loss", "cls_loss", "reg_loss", "cls_accuracy", "cls_weighted_accuracy", "reg_mae"})
+    assert h_ours.history["cls_accuracy"] != h_ours.history["cls_weighted_accuracy"]
+    np.testing.assert_allclose(ours.evaluate(X, [YC, YR], sample_weight=[SW, None], verbose=0),
+                               theirs.evaluate(X, [YC, YR], sample_weight=[SW, np.ones(24)], verbose=0),
+                               rtol=1e-5, atol=1e-7)
+    # with validation_split, each output's weights are split with the samples
+    ours.fit(X, [YC, YR], sample_weight=[SW, reg_weights], validation_split=0.25, epochs=1, verbose=0)
+
+
+def test_per_output_sample_weights_are_checked_and_name_the_output():
+    model = two_output_model(mc)
+    model.compile(optimizer="sgd", loss=["sparse_categorical_crossentropy", "mse"])
+    with pytest.raises(ValueError, match=r"fit: sample_weight of output 'reg' must have one weight per sample, "
+                                         r"shape \(24,\), got \(20,\)"):
+        model.fit(X, [YC, YR], sample_weight={"reg": SW[:20]}, verbose=0)
+    with pytest.raises(ValueError, match=r"fit: sample_weight's keys must be output names \['cls', 'reg'\] .*"
+                                         r"unexpected \['aux'\]"):
+        model.fit(X, [YC, YR], sample_weight={"aux": SW}, verbose=0)
+    with pytest.raises(ValueError, match=r"so a list of sample weights must hold 2 .* got 3"):
+        model.fit(X, [YC, YR], sample_weight=[SW, SW, SW], verbose=0)
+    single = mc.Sequential([mc.Input((5,)), mc.layers.Dense(3, activation="softmax")])
+    single.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
+    with pytest.raises(ValueError, match=r"fit: sample_weight per output .* needs a model with several outputs"):
+        single.fit(X, YC, sample_weight=[SW, SW], verbose=0)
+    single.fit(X, YC, sample_weight=list(SW), epochs=1, verbose=0)  # a list of numbers: one weight per sample
+
+
 def test_one_loss_for_every_output_and_metrics_listed_by_name_like_keras():
     """A single loss applies to each output; evaluate lists the metrics by name, as Keras does
     (here output 'reg' comes first, yet 'aux_mae' is listed before 'reg_mae')."""
@@ -245,12 +283,15 @@ def test_a_mid_epoch_checkpoint_keeps_each_outputs_running_loss(tmp_path):
 
 def test_keras_files_keep_the_per_output_compile_settings(tmp_path):
     ours, theirs = compiled_pair(loss={"cls": "sparse_categorical_crossentropy", "reg": mc.losses.MeanSquaredError()},
-                                 loss_weights=[1.0, 0.5], metrics={"cls": ["accuracy"]})
+                                 loss_weights=[1.0, 0.5], metrics={"cls": ["accuracy"]},
+                                 weighted_metrics={"cls": ["accuracy"], "reg": ["mae"]})
     ours.save(tmp_path / "ours.keras")
     theirs = keras.models.load_model(tmp_path / "ours.keras")  # Keras reads minicnn's per-output settings
     assert theirs.loss["cls"] == "sparse_categorical_crossentropy"
     again = load_model(tmp_path / "ours.keras")
     assert again._output_losses.weights == [1.0, 0.5]
+    assert [m.name for m in again.metrics] == ["loss", "cls_loss", "reg_loss", "cls_accuracy",
+                                               "cls_weighted_accuracy", "reg_mae"]
     np.testing.assert_allclose(again.evaluate(X, [YC, YR], verbose=0), ours.evaluate(X, [YC, YR], verbose=0))
     np.testing.assert_allclose(theirs.evaluate(X, [YC, YR], verbose=0), ours.evaluate(X, [YC, YR], verbose=0),
                                rtol=1e-5)

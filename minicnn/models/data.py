@@ -23,6 +23,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 from ..random import generator
+from .outputs import is_per_output
 
 
 def num_samples(x) -> int:
@@ -57,7 +58,7 @@ class ArrayBatches:
             idx = (order[start:start + self.batch_size] if order is not None
                    else slice(start, start + self.batch_size))
             batch = take(self.x, idx), (None if self.y is None else take(self.y, idx))
-            yield batch if self.sample_weight is None else (*batch, self.sample_weight[idx])
+            yield batch if self.sample_weight is None else (*batch, take(self.sample_weight, idx))
 
 
 def batch_size_or_default(batch_size, who: str) -> int:
@@ -218,19 +219,24 @@ def unpack_x_y_sample_weight(data):
     return (*data, *(None,) * (3 - len(data)))
 
 
-def sample_weights(y, sample_weight, class_weight, n: int, who: str):
+def sample_weights(y, sample_weight, class_weight, n: int, who: str, outputs=None):
     """One weight per sample from ``sample_weight`` or ``class_weight`` ({class: weight};
     the class of a one-hot target is its argmax); None if neither. Both at once is an
-    error, as in Keras."""
+    error, as in Keras. A model with several outputs (``outputs``: its
+    ``OutputLosses``) may take one array per output: then a list of them (None
+    where an output is unweighted)."""
     if sample_weight is not None and class_weight is not None:
         raise ValueError(f"{who}: give sample_weight or class_weight, not both (as Keras); "
                          "fold the class weights into sample_weight to combine them")
+    if is_per_output(sample_weight):
+        if outputs is None:
+            raise ValueError(f"{who}: sample_weight per output (a list of arrays or a dict) needs a model with "
+                             "several outputs; give one array, one weight per sample")
+        return [None if w is None else _one_per_sample(w, n, f"{who}: sample_weight of output '{name}'")
+                for w, name in zip(outputs.sample_weights(sample_weight, who), outputs.names)]
     weights = None
     if sample_weight is not None:
-        weights = np.asarray(sample_weight, dtype=np.float64)
-        if weights.shape != (n,):
-            raise ValueError(f"{who}: sample_weight must have one weight per sample, shape ({n},), "
-                             f"got {weights.shape}")
+        weights = _one_per_sample(sample_weight, n, f"{who}: sample_weight")
     if class_weight is not None:
         labels = np.asarray(y)
         labels = labels.argmax(axis=-1) if labels.ndim > 1 and labels.shape[-1] > 1 else labels.reshape(n)
@@ -238,6 +244,13 @@ def sample_weights(y, sample_weight, class_weight, n: int, who: str):
         if missing:
             raise ValueError(f"{who}: class_weight has no weight for class(es) {missing}")
         weights = np.array([class_weight[int(c)] for c in labels], dtype=np.float64)
+    return weights
+
+
+def _one_per_sample(weights, n: int, what: str) -> np.ndarray:
+    weights = np.asarray(weights, dtype=np.float64)
+    if weights.shape != (n,):
+        raise ValueError(f"{what} must have one weight per sample, shape ({n},), got {weights.shape}")
     return weights
 
 

@@ -11,12 +11,16 @@ For a functional model ``Model(x, [cls, reg])`` whose output layers are named
   output may be left out); an entry is a metric or a list of metrics.
   'accuracy' means what the output's own loss makes it mean.
 
+* ``weighted_metrics``: as ``metrics``, counted with the sample weights.
+
 ``fit``/``evaluate`` take the targets as a list in output order or a dict by
-output name, and ``sample_weight`` (one per sample) weights every output's
-loss. What ``backward()`` starts from is Σ wᵢ·lossᵢ plus the layers' own
-losses. The logs use Keras' names: 'loss' for that total, '{output}_loss' for
-each output's unweighted loss (when more than one output has one) and
-'{output}_{metric}' for each metric, e.g. 'cls_accuracy', 'reg_mae'.
+output name, and ``sample_weight`` as one array (one weight per sample, for
+every output's loss) or one per output, a list or a dict by output name (an
+output left out is unweighted). What ``backward()`` starts from is Σ wᵢ·lossᵢ
+plus the layers' own losses. The logs use Keras' names: 'loss' for that total,
+'{output}_loss' for each output's unweighted loss (when more than one output
+has one) and '{output}_{metric}' for each metric, e.g. 'cls_accuracy',
+'reg_mae'; a weighted metric whose name is taken is '{output}_weighted_{metric}'.
 
 A single-output model never comes here: its loss is one ``Loss`` and its
 metrics keep their own names (``training.py``), the path the GPU's captured
@@ -43,8 +47,9 @@ class OutputLosses:
     when two or more outputs have a loss, as Keras); ``metrics`` the
     ``(output index, metric)`` pairs, each metric the model's own object named
     '{output}_{name}' (a metric object given to ``compile`` is copied, so its
-    name stays its own). ``trackers`` and the metrics are in ``model.metrics``:
-    reset every epoch and kept by mid-epoch checkpoints.
+    name stays its own); ``weighted`` the same for ``weighted_metrics``.
+    ``trackers`` and the metrics are in ``model.metrics``: reset every epoch
+    and kept by mid-epoch checkpoints.
     """
 
     @classmethod
@@ -53,12 +58,9 @@ class OutputLosses:
         names = model.output_names if model.outputs else []
         if len(names) < 2:
             return None
-        if weighted_metrics:
-            raise ValueError(f"compile(): weighted_metrics are not supported for model '{model.name}' with "
-                             f"several outputs {names} yet; weight its losses with sample_weight")
-        return cls(model.name, names, loss, loss_weights, metrics)
+        return cls(model.name, names, loss, loss_weights, metrics, weighted_metrics)
 
-    def __init__(self, model_name, names, loss, loss_weights=None, metrics=None):
+    def __init__(self, model_name, names, loss, loss_weights=None, metrics=None, weighted_metrics=None):
         self.model_name, self.names = model_name, list(names)
         if isinstance(loss, (list, tuple, dict)):
             given = self._per_output(loss, "loss")
@@ -73,7 +75,9 @@ class OutputLosses:
         trained = [i for i, entry in enumerate(self.losses) if entry is not None]
         self.trackers = [Mean(f"{self.names[i]}_loss") for i in trained] if len(trained) > 1 else []
         self._tracker_of = dict(zip(trained, self.trackers))
-        self.metrics = self._metrics(metrics)
+        self._taken = {}  # metric name -> how often given, for Keras' _1, _2 suffixes
+        self.metrics = self._metrics(metrics, "metrics")
+        self.weighted = self._metrics(weighted_metrics, "weighted_metrics")
 
     # -- compile --------------------------------------------------------------------------
     def _per_output(self, given, what) -> list:
@@ -97,25 +101,26 @@ class OutputLosses:
             raise ValueError(f"compile(): the loss weight of output '{name}' must be a number, got {weight!r}")
         return float(weight)
 
-    def _metrics(self, given) -> list:
-        """The (output index, metric) pairs, named as Keras names them (a repeated name gains _1, _2...)."""
+    def _metrics(self, given, what) -> list:
+        """The (output index, metric) pairs, named as Keras names them: a repeated name
+        gains _1, _2...; a weighted metric whose name a plain one has is '{output}_weighted_{name}'."""
         if not given:
             return []
         if isinstance(given, dict):
             unknown = sorted(set(given) - set(self.names), key=str)
             if unknown:
-                raise ValueError(f"compile(): metrics' keys must be output names of model '{self.model_name}' "
+                raise ValueError(f"compile(): {what}' keys must be output names of model '{self.model_name}' "
                                  f"{self.names}; unexpected {unknown}")
             per_output = [given.get(name) for name in self.names]
         elif isinstance(given, (list, tuple)) and len(given) == len(self.names):
             per_output = list(given)
         else:
             raise ValueError(
-                f"compile(): model '{self.model_name}' has {len(self.names)} outputs {self.names}, so metrics "
+                f"compile(): model '{self.model_name}' has {len(self.names)} outputs {self.names}, so {what} "
                 f"must be a list with one entry per output (a metric, a list of metrics or None), e.g. "
                 f"{[['accuracy']] + [[] for _ in self.names[1:]]}, or a dict by output name, e.g. "
                 f"{{{self.names[0]!r}: ['accuracy']}}; got {given!r}")
-        pairs, seen = [], {}
+        pairs, seen = [], self._taken
         for i, entry in enumerate(per_output):
             for identifier in ([] if entry is None else entry if isinstance(entry, (list, tuple)) else [entry]):
                 metric = get_metric(identifier, self.losses[i])
@@ -123,6 +128,8 @@ class OutputLosses:
                     metric = copy.copy(metric)
                     metric.reset_state()
                 name = f"{self.names[i]}_{metric.name}"
+                if what == "weighted_metrics" and name in seen:
+                    name = f"{self.names[i]}_weighted_{metric.name}"
                 seen[name] = seen.get(name, 0) + 1
                 metric.name = name if seen[name] == 1 else f"{name}_{seen[name] - 1}"
                 pairs.append((i, metric))
@@ -151,18 +158,37 @@ class OutputLosses:
                          f"target arrays (one per output, in that order) or a dict by output name; got {got}")
 
     def _needs_target(self, i) -> bool:
-        return self.losses[i] is not None or any(j == i for j, _ in self.metrics)
+        return self.losses[i] is not None or any(j == i for j, _ in self.metrics + self.weighted)
+
+    def sample_weights(self, sample_weight, who="a batch") -> list:
+        """One weight array (or None) per output: one array weights every output, as
+        in Keras; a list in output order or a dict by output name weights each its own."""
+        n, names = len(self.names), self.names
+        if sample_weight is None:
+            return [None] * n
+        if isinstance(sample_weight, dict):
+            extra = sorted(set(sample_weight) - set(names), key=str)
+            if extra:
+                raise ValueError(f"{who}: sample_weight's keys must be output names {names} of model "
+                                 f"'{self.model_name}'; unexpected {extra}")
+            return [sample_weight.get(k) for k in names]
+        if is_per_output(sample_weight):
+            if len(sample_weight) != n:
+                raise ValueError(f"{who}: model '{self.model_name}' has {n} outputs {names}, so a list of "
+                                 f"sample weights must hold {n} (one per output, or None), got {len(sample_weight)}")
+            return list(sample_weight)
+        return [sample_weight] * n
 
     def __call__(self, y, pred, sample_weight=None):
         """Σ wᵢ·lossᵢ over the outputs with a loss; each unweighted lossᵢ is added to its
         tracker (weighted by the batch size, as Keras). A loss's error names its output."""
-        y = self.targets(y)
+        y, weights = self.targets(y), self.sample_weights(sample_weight)
         total = None
         for i, loss in enumerate(self.losses):
             if loss is None:
                 continue
             try:
-                value = loss(y[i], pred[i]) if sample_weight is None else loss(y[i], pred[i], sample_weight)
+                value = loss(y[i], pred[i]) if weights[i] is None else loss(y[i], pred[i], weights[i])
             except ValueError as exc:
                 raise ValueError(f"output '{self.names[i]}' of model '{self.model_name}': {exc}") from None
             tracker = self._tracker_of.get(i)
@@ -172,11 +198,15 @@ class OutputLosses:
             total = term if total is None else total + term
         return total
 
-    def update_metrics(self, y, pred) -> None:
-        """Add one batch to every output's metrics (unweighted, as Keras' ``metrics``)."""
-        y = self.targets(y)
+    def update_metrics(self, y, pred, sample_weight=None) -> None:
+        """Add one batch to every output's metrics (unweighted, as Keras' ``metrics``) and
+        weighted metrics (by that output's sample weights)."""
+        y, weights = self.targets(y), self.sample_weights(sample_weight)
+        pred = [p.data if isinstance(p, Tensor) else p for p in pred]
         for i, metric in self.metrics:
-            metric.update_state(y[i], pred[i].data if isinstance(pred[i], Tensor) else pred[i])
+            metric.update_state(y[i], pred[i])
+        for i, metric in self.weighted:
+            metric.update_state(y[i], pred[i], weights[i])
 
     def check_labels(self, y, shapes) -> None:
         """Each output's host labels against its loss (``check_labels``), once before training."""
@@ -192,6 +222,14 @@ class OutputLosses:
         """The names ``evaluate`` lists first: the total loss, then each output's loss. The
         metrics follow sorted by name, as Keras lists them."""
         return ["loss", *(t.name for t in self.trackers)]
+
+
+def is_per_output(sample_weight) -> bool:
+    """A dict, or a list/tuple of arrays (or None): sample weights given per output,
+    where a list of numbers (NumPy scalars too) is one weight per sample."""
+    return isinstance(sample_weight, dict) or (
+        isinstance(sample_weight, (list, tuple)) and len(sample_weight) > 0
+        and all(w is None or len(getattr(w, "shape", ())) > 0 or isinstance(w, (list, tuple)) for w in sample_weight))
 
 
 def renamed_weighted(weighted_metrics, plain_metrics, loss) -> list:

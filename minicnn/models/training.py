@@ -57,14 +57,16 @@ class Trainer:
         several outputs, a loss, weight and metrics per output (``outputs.py``).
         ``weighted_metrics`` are metrics that ``sample_weight``/``class_weight``
         weight (``metrics`` never are), named 'weighted_{name}' where a plain
-        metric has the name already, as in Keras."""
+        metric has the name already, as in Keras (per output, like ``metrics``,
+        for several outputs)."""
         if kwargs:
             raise TypeError(f"compile() got unexpected keyword argument(s): {sorted(kwargs)}")
         if loss is None:
             raise ValueError("compile() needs a loss, e.g. loss='sparse_categorical_crossentropy'")
         heads = OutputLosses.for_model(self, loss, loss_weights, metrics, weighted_metrics)
         if heads is not None:
-            self.loss, self.compiled_metrics, self.weighted_metrics = heads.losses, [m for _, m in heads.metrics], []
+            self.loss, self.compiled_metrics = heads.losses, [m for _, m in heads.metrics]
+            self.weighted_metrics = [m for _, m in heads.weighted]
         else:
             self.loss = losses.get(single_output_loss(self.name, self.output_names if self.outputs else [], loss,
                                                       loss_weights))
@@ -80,7 +82,7 @@ class Trainer:
         outputs), then the compiled metrics."""
         if self._output_losses is None:
             return [self._loss_tracker, *self.compiled_metrics, *self.weighted_metrics]
-        return [self._loss_tracker, *self._output_losses.trackers, *self.compiled_metrics]
+        return [self._loss_tracker, *self._output_losses.trackers, *self.compiled_metrics, *self.weighted_metrics]
 
     def reset_metrics(self) -> None:
         for m in self.metrics:
@@ -124,7 +126,7 @@ class Trainer:
         (``weighted_metrics`` by ``sample_weight`` too)."""
         self._loss_tracker.update_state(loss.data, n)
         if self._output_losses is not None:
-            self._output_losses.update_metrics(y, pred)
+            self._output_losses.update_metrics(y, pred, sample_weight)
             return
         for m in self.compiled_metrics:
             m.update_state(y, pred.data)
@@ -269,7 +271,7 @@ class Trainer:
                 raise ValueError(f"fit: class_weight is only supported for a model with a single output (as "
                                  f"Keras); model '{self.name}' has outputs {self._output_losses.names}. Weight "
                                  "the samples with sample_weight instead")
-            weights = sample_weights(y, sample_weight, class_weight, num_samples(x), "fit")
+            weights = sample_weights(y, sample_weight, class_weight, num_samples(x), "fit", self._output_losses)
             if validation_split and validation_data is None:
                 n = num_samples(x)
                 split_at = int(math.floor(n * (1.0 - validation_split)))
@@ -277,7 +279,7 @@ class Trainer:
                     raise ValueError(f"fit: validation_split={validation_split} leaves an empty set for {n} samples")
                 validation_data = (take(x, slice(split_at, None)), take(y, slice(split_at, None)))
                 x, y = take(x, slice(0, split_at)), take(y, slice(0, split_at))
-                weights = None if weights is None else weights[:split_at]
+                weights = None if weights is None else take(weights, slice(0, split_at))
             self._check_labels_once(y)
             train = ArrayBatches(x, y, batch_size or 32, shuffle=bool(shuffle), sample_weight=weights)
         val = None
@@ -339,7 +341,7 @@ class Trainer:
         batches = batch_source(x, steps)
         if batches is None:
             x, y = self._checked_arrays(x, y, "evaluate")
-            weights = sample_weights(y, sample_weight, None, num_samples(x), "evaluate")
+            weights = sample_weights(y, sample_weight, None, num_samples(x), "evaluate", self._output_losses)
             batches = ArrayBatches(x, y, batch_size_or_default(batch_size, "evaluate"), sample_weight=weights)
         logs = self._evaluate_batches(batches)
         if _verbosity(verbose):
