@@ -63,8 +63,19 @@ def _convert(model, keras, target_layers, make_input, make_sequential, make_mode
         for t, r in zip(node_outputs, result if isinstance(result, list) else [result]):
             values[id(t)] = r
     outs = [values[id(t)] for t in outputs]
+    keys = _output_dict_keys(model)
+    if keys is not None:  # a model that returns a dict: its outputs are listed by sorted key (both libraries)
+        by_key = dict(zip(sorted(keys), outs))
+        outs = {k: by_key[k] for k in keys}
     return make_model([values[id(t)] for t in inputs] if len(inputs) > 1 else values[id(inputs[0])],
-                      outs if len(outs) > 1 else outs[0], name=model.name)
+                      outs if isinstance(outs, dict) or len(outs) > 1 else outs[0], name=model.name)
+
+
+def _output_dict_keys(model):
+    """The keys of a functional model built with a dict of outputs, in its order; None otherwise."""
+    keys = getattr(model, "_output_dict", None)  # minicnn
+    struct = getattr(model, "_outputs_struct", None)  # Keras
+    return list(struct) if keys is None and isinstance(struct, dict) else keys
 
 
 def _convert_layer(layer, keras, target_layers, *model_makers):

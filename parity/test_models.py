@@ -69,17 +69,20 @@ def _predict_and_train(stats, m_model, k_model, x, y, dtype, loss, loss_kwargs):
         stats.compare(f"weight {i} after {EPOCHS * BATCHES} steps", a, b, dtype, "steps")
 
 
-def _two_output_model(lib):
+def _two_output_model(lib, as_dict=False):
+    """Heads 'cls' and 'reg' as a list, or as a dict {'reg': ..., 'cls': ...} of layers named otherwise."""
     x = lib.Input((6,), name="x")
     hidden = lib.layers.Dense(8, activation="relu")(x)
-    return lib.Model(x, [lib.layers.Dense(4, activation="softmax", name="cls")(hidden),
-                         lib.layers.Dense(2, name="reg")(hidden)])
+    cls = lib.layers.Dense(4, activation="softmax", name="c" if as_dict else "cls")(hidden)
+    reg = lib.layers.Dense(2, name="r" if as_dict else "reg")(hidden)
+    return lib.Model(x, {"reg": reg, "cls": cls} if as_dict else [cls, reg])
 
 
 def _two_output_check(case, stats):
     """A loss, weight and metrics per output, the targets as a dict, sample weights: every
     log of every epoch, evaluate's list (Keras' order) and the trained weights (float64).
-    ``per_output``: each output its own sample weights (a dict) and weighted metrics."""
+    ``per_output``: each output its own sample weights (a dict) and weighted metrics,
+    on a model whose outputs are a dict (then predict's dicts are compared too)."""
     seed, per_output = case
     keras, _ = keras_modules()
     rng = np.random.default_rng(seed)
@@ -89,34 +92,39 @@ def _two_output_check(case, stats):
     args = {"loss": {"cls": "sparse_categorical_crossentropy", "reg": "mse"}, "loss_weights": {"cls": 1.0, "reg": 0.5},
             "metrics": {"cls": ["accuracy"], "reg": ["mae"]}}
     fit = {"batch_size": BATCH_SIZE, "epochs": EPOCHS, "shuffle": False, "verbose": 0, "sample_weight": weights}
-    m_weights = weights
-    if per_output:  # Keras takes them in y's structure (a list here); minicnn takes that or a dict by output name
+    k_targets, m_weights = [y_cls, y_reg], weights
+    if per_output:  # Keras takes targets and weights as dicts for a dict model; minicnn a dict or a list
         args["weighted_metrics"] = {"cls": ["accuracy"], "reg": ["mae", "mse"]}
-        fit["sample_weight"] = [weights, rng.uniform(0.0, 3.0, n)]
-        m_weights = dict(zip(["cls", "reg"], fit["sample_weight"]))
+        m_weights = [weights, rng.uniform(0.0, 3.0, n)]
+        fit["sample_weight"] = dict(zip(["cls", "reg"], m_weights))
+        k_targets = {"cls": y_cls, "reg": y_reg}
     with floatx("float64"):
-        m_model, k_model = _two_output_model(mc), _two_output_model(keras)
+        m_model, k_model = _two_output_model(mc, per_output), _two_output_model(keras, per_output)
         m_model.set_weights(k_model.get_weights())
         k_model.compile(optimizer=keras.optimizers.SGD(0.05), jit_compile=False, **args)
         m_model.compile(optimizer=mc.optimizers.SGD(0.05), **args)
-        k_hist = k_model.fit(x, [y_cls, y_reg], **fit).history
+        k_hist = k_model.fit(x, k_targets, **fit).history
         m_hist = m_model.fit(x, {"cls": y_cls, "reg": y_reg}, **{**fit, "sample_weight": m_weights}).history
         stats.equal("history keys", sorted(m_hist), sorted(k_hist))
         for key in sorted(k_hist):
             stats.compare(f"{key} history (per epoch)", m_hist[key], k_hist[key], "float64")
-        evaluate = {"verbose": 0, "sample_weight": fit["sample_weight"]}
         stats.compare("evaluate list (loss, each output's loss, metrics by name)",
-                      m_model.evaluate(x, [y_cls, y_reg], **evaluate), k_model.evaluate(x, [y_cls, y_reg], **evaluate),
-                      "float64")
+                      m_model.evaluate(x, [y_cls, y_reg], sample_weight=m_weights, verbose=0),
+                      k_model.evaluate(x, k_targets, sample_weight=fit["sample_weight"], verbose=0), "float64")
         for i, (a, b) in enumerate(zip(m_model.get_weights(), k_model.get_weights())):
             stats.compare(f"weight {i} after {EPOCHS * BATCHES} steps", a, b, "float64", "steps")
+        if per_output:
+            m_pred, k_pred = m_model.predict(x), k_model.predict(x, verbose=0)
+            stats.equal("predict's keys, in the model's order", list(m_pred), list(k_pred))
+            for key in k_pred:
+                stats.compare(f"predict['{key}']", m_pred[key], k_pred[key], "float64")
 
 
 ROWS = [Row("models", f"{label}: predict (float32, float64), {EPOCHS * BATCHES} Adam steps (float64)",
             _model_check(label), [0]) for label in MODELS]
 ROWS.append(Row("models", f"two outputs, a loss/weight/metrics each, sample weights: {EPOCHS * BATCHES} SGD steps "
                 "(float64)", _two_output_check, [(0, False), (1, False)]))
-ROWS.append(Row("models", "two outputs, sample weights and weighted metrics per output: "
+ROWS.append(Row("models", "two outputs as a dict, sample weights and weighted metrics per output: "
                 f"{EPOCHS * BATCHES} SGD steps (float64)", _two_output_check, [(0, True), (1, True)]))
 
 

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 import minicnn as mc
+from minicnn import interop
 from minicnn.io import checkpoint
 from minicnn.models import load_model
 
@@ -303,3 +304,50 @@ def test_keras_files_keep_the_per_output_compile_settings(tmp_path):
     assert [m.name for m in loaded.metrics] == ["loss", "cls_loss", "reg_loss", "cls_accuracy", "reg_mse"]
     np.testing.assert_allclose(loaded.evaluate(X, [YC, YR], verbose=0), keras_made.evaluate(X, [YC, YR], verbose=0),
                                rtol=1e-5, atol=1e-7)
+
+
+def dict_output_model(lib):
+    """Outputs given as a dict: keys 'reg' and 'cls' (not the layer names), 'reg' first."""
+    x = lib.Input((5,), name="x")
+    hidden = lib.layers.Dense(6, activation="relu")(x)
+    return lib.Model(x, {"reg": lib.layers.Dense(2, name="r")(hidden),
+                         "cls": lib.layers.Dense(3, activation="softmax", name="c")(hidden)})
+
+
+def test_a_dict_of_outputs_trains_predicts_and_names_its_logs_by_key_like_keras():
+    theirs, ours = dict_output_model(keras), dict_output_model(mc)
+    ours.set_weights(theirs.get_weights())
+    assert ours.output_names == theirs.output_names == ["c", "r"]  # Keras' order: by sorted key
+    args = dict(loss={"cls": "sparse_categorical_crossentropy", "reg": "mse"}, loss_weights={"cls": 1.0, "reg": 0.5},
+                metrics={"cls": ["accuracy"]}, weighted_metrics={"reg": ["mae"]})
+    theirs.compile(optimizer=keras.optimizers.SGD(0.1), jit_compile=False, **args)
+    ours.compile(optimizer=mc.optimizers.SGD(0.1), **args)
+    fit = dict(batch_size=8, epochs=3, shuffle=False, verbose=0)
+    h_ours = ours.fit(X, {"cls": YC, "reg": YR}, sample_weight={"reg": SW}, **fit)
+    h_theirs = theirs.fit(X, {"cls": YC, "reg": YR}, sample_weight={"cls": np.ones(24), "reg": SW}, **fit)
+    assert_trained_alike(ours, theirs, h_ours, h_theirs, {"loss", "cls_loss", "reg_loss", "cls_accuracy", "reg_mae"})
+    np.testing.assert_allclose(ours.evaluate(X, [YC, YR], verbose=0), theirs.evaluate(X, [YC, YR], verbose=0),
+                               rtol=1e-5, atol=1e-7)  # a list of targets goes in that sorted order
+    p_ours, p_theirs = ours.predict(X, batch_size=10), theirs.predict(X, batch_size=10, verbose=0)
+    assert list(p_ours) == list(p_theirs) == ["reg", "cls"]  # a dict, in the model's own order
+    for key in p_theirs:
+        np.testing.assert_allclose(p_ours[key], p_theirs[key], rtol=1e-5, atol=1e-6)
+    assert list(ours(X[:2])) == ["reg", "cls"] and list(ours.predict_on_batch(X[:2])) == ["reg", "cls"]
+
+
+def test_a_dict_of_outputs_survives_files_and_conversion_both_ways(tmp_path):
+    ours = dict_output_model(mc)
+    ours.compile(optimizer="sgd", loss={"cls": "sparse_categorical_crossentropy", "reg": "mse"})
+    ours.save(tmp_path / "ours.keras")
+    assert ours.get_config()["output_layers"] == {"reg": ["r", 0, 0], "cls": ["c", 0, 0]}  # as Keras writes it
+    for model in (load_model(tmp_path / "ours.keras"), keras.models.load_model(tmp_path / "ours.keras"),
+                  interop.to_keras(ours), interop.from_keras(interop.to_keras(ours))):
+        out = model.predict(X[:4], verbose=0)
+        assert list(out) == ["reg", "cls"], type(model)
+        np.testing.assert_allclose(out["cls"], ours.predict(X[:4])["cls"], rtol=1e-5, atol=1e-6)
+    theirs = dict_output_model(keras)
+    theirs.save(tmp_path / "theirs.keras")
+    loaded = load_model(tmp_path / "theirs.keras")
+    assert list(loaded.predict(X[:4])) == ["reg", "cls"]
+    np.testing.assert_allclose(loaded.predict(X[:4])["reg"], theirs.predict(X[:4], verbose=0)["reg"], rtol=1e-5,
+                               atol=1e-6)

@@ -47,7 +47,13 @@ class Model(Trainer, Layer):
         self._single_input = isinstance(inputs, KerasTensor)
         self._single_output = isinstance(outputs, KerasTensor)
         ins = [inputs] if self._single_input else list(inputs)
-        outs = [outputs] if self._single_output else list(outputs)
+        # outputs as a dict {key: tensor}: the model returns a dict (in the order given), and
+        # the keys name the outputs in compile, fit and the logs; Keras keeps them in sorted order
+        self._output_dict = list(outputs) if isinstance(outputs, dict) else None
+        if self._output_dict is not None:
+            outs = [outputs[k] for k in sorted(outputs)]
+        else:
+            outs = [outputs] if self._single_output else list(outputs)
         for t in ins + outs:
             if not isinstance(t, KerasTensor):
                 raise TypeError(f"Model inputs/outputs must come from Input() and layer calls, got {t!r}")
@@ -106,6 +112,13 @@ class Model(Trainer, Layer):
         return [t.name if t.node is None else t.node.layer.name for t in outs]
 
     @property
+    def _output_keys(self) -> list[str]:
+        """What dicts of targets, losses, metrics and sample weights are keyed by, in
+        output order: a dict model's keys (sorted, as Keras), else ``output_names``."""
+        dict_keys = getattr(self, "_output_dict", None)
+        return sorted(dict_keys) if dict_keys is not None else self.output_names
+
+    @property
     def input(self):
         ins = self.inputs
         if ins is None:
@@ -131,6 +144,9 @@ class Model(Trainer, Layer):
             check_input_against(self.name, kt, x)
             values[id(kt)] = x
         out = run_graph(g["nodes"], g["inputs"], g["outputs"], values, training, g["chains"])
+        if self._output_dict is not None:
+            by_key = dict(zip(sorted(self._output_dict), out))
+            return {k: by_key[k] for k in self._output_dict}
         return out[0] if self._single_output else out
 
     def compute_output_shape(self, input_shape):

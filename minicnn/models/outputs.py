@@ -54,9 +54,9 @@ class OutputLosses:
 
     @classmethod
     def for_model(cls, model, loss, loss_weights, metrics, weighted_metrics):
-        """The compiled outputs of ``model`` if it has several (None for one output)."""
-        names = model.output_names if model.outputs else []
-        if len(names) < 2:
+        """The compiled outputs of ``model`` if it has several or returns a dict (None otherwise)."""
+        names = model._output_keys if model.outputs else []
+        if len(names) < 2 and getattr(model, "_output_dict", None) is None:
             return None
         return cls(model.name, names, loss, loss_weights, metrics, weighted_metrics)
 
@@ -182,7 +182,7 @@ class OutputLosses:
     def __call__(self, y, pred, sample_weight=None):
         """Σ wᵢ·lossᵢ over the outputs with a loss; each unweighted lossᵢ is added to its
         tracker (weighted by the batch size, as Keras). A loss's error names its output."""
-        y, weights = self.targets(y), self.sample_weights(sample_weight)
+        y, weights, pred = self.targets(y), self.sample_weights(sample_weight), self.as_list(pred)
         total = None
         for i, loss in enumerate(self.losses):
             if loss is None:
@@ -202,11 +202,15 @@ class OutputLosses:
         """Add one batch to every output's metrics (unweighted, as Keras' ``metrics``) and
         weighted metrics (by that output's sample weights)."""
         y, weights = self.targets(y), self.sample_weights(sample_weight)
-        pred = [p.data if isinstance(p, Tensor) else p for p in pred]
+        pred = [p.data if isinstance(p, Tensor) else p for p in self.as_list(pred)]
         for i, metric in self.metrics:
             metric.update_state(y[i], pred[i])
         for i, metric in self.weighted:
             metric.update_state(y[i], pred[i], weights[i])
+
+    def as_list(self, pred) -> list:
+        """The model's outputs in output order (a dict model returns them by key)."""
+        return [pred[k] for k in self.names] if isinstance(pred, dict) else pred
 
     def check_labels(self, y, shapes) -> None:
         """Each output's host labels against its loss (``check_labels``), once before training."""

@@ -170,9 +170,12 @@ def functional_config(model) -> dict:
         entries.append(entry)
     ins = [_history(t, own, counts_own_call=True) for t in graph["inputs"]]
     outs = [_history(t, own, counts_own_call=True) for t in graph["outputs"]]
+    if model._output_dict is not None:  # Keras writes a dict model's outputs as a dict, in the model's order
+        by_key = dict(zip(sorted(model._output_dict), outs))
+        outs = {k: by_key[k] for k in model._output_dict}
     return {"name": model.name, "trainable": model.trainable, "layers": entries,
             "input_layers": ins[0] if model._single_input else ins,
-            "output_layers": outs[0] if model._single_output else outs}
+            "output_layers": outs if model._output_dict is not None or not model._single_output else outs[0]}
 
 
 def _history(tensor: KerasTensor, own, counts_own_call=False) -> list:
@@ -294,7 +297,10 @@ def functional_from_config(cls, config, custom_objects=None):
                              f"{sorted({n for n, _ in waiting})} wait for inputs that never come.")
         pending = waiting
     ins = _revive_history(config["input_layers"], lambda h: tensor(h, counts_own_call=True))
-    outs = _revive_history(config["output_layers"], lambda h: tensor(h, counts_own_call=True))
+    outs = config["output_layers"]
+    revive_out = lambda h: tensor(h, counts_own_call=True)  # noqa: E731 - one line, used twice below
+    outs = ({k: _revive_history(v, revive_out) for k, v in outs.items()} if isinstance(outs, dict)
+            else _revive_history(outs, revive_out))
     return cls(ins, outs, name=config.get("name"), trainable=config.get("trainable", True))
 
 

@@ -372,19 +372,21 @@ class Trainer:
         outs = []
         with no_grad(), blas_on_one_thread():
             for xb, _ in on_device(self, batches)[0]:
-                out = self.predict_step((xb,))
-                outs.append(out.data if isinstance(out, Tensor) else [o.data for o in out])
+                outs.append(_arrays(self.predict_step((xb,))))
+        done = backend.to_numpy if return_numpy else (lambda a: a)
+        if outs and isinstance(outs[0], dict):
+            return {k: done(_concat([o[k] for o in outs])) for k in outs[0]}
         if outs and isinstance(outs[0], list):
-            joined = [_concat([o[i] for o in outs]) for i in range(len(outs[0]))]
-            return [backend.to_numpy(j) for j in joined] if return_numpy else joined
-        joined = _concat(outs)
-        return backend.to_numpy(joined) if return_numpy else joined
+            return [done(_concat([o[i] for o in outs])) for i in range(len(outs[0]))]
+        return done(_concat(outs))
 
     def predict_on_batch(self, x):
         x, _ = checked_arrays(x, None, self.inputs, "predict_on_batch")
         with no_grad(), blas_on_one_thread():
-            out = self(x, training=False)
-        return [backend.to_numpy(o.data) for o in out] if isinstance(out, list) else backend.to_numpy(out.data)
+            out = _arrays(self(x, training=False))
+        if isinstance(out, dict):
+            return {k: backend.to_numpy(a) for k, a in out.items()}
+        return [backend.to_numpy(a) for a in out] if isinstance(out, list) else backend.to_numpy(out)
 
     def test_on_batch(self, x, y, return_dict=False):
         self._require_compiled("test_on_batch")
@@ -400,6 +402,15 @@ class Trainer:
         holds one and the model is compiled (as Keras). All or nothing: a file that does not fit (or
         holds NaN/inf, unless ``allow_nonfinite=True``) raises ``WeightsFileError`` and changes nothing."""
         weights_file.load_weights(self, filepath, allow_nonfinite=allow_nonfinite)
+
+
+def _arrays(out):
+    """A model's output (a Tensor, or a list or dict of them) as arrays in the same structure."""
+    if isinstance(out, dict):
+        return {k: v.data if isinstance(v, Tensor) else v for k, v in out.items()}
+    if isinstance(out, (list, tuple)):
+        return [o.data if isinstance(o, Tensor) else o for o in out]
+    return out.data if isinstance(out, Tensor) else out
 
 
 def _concat(arrays):
