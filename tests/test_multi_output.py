@@ -223,9 +223,15 @@ def test_a_single_output_model_keeps_its_names_and_refuses_what_needs_several_ou
         def call(self, x):
             return x
 
-    with pytest.raises(ValueError, match=r"a dict of losses needs .* 'subclassed' has no named outputs \(it is "
-                                         r"subclassed\): give its loss alone"):
-        Subclassed(name="subclassed").compile(loss={"a": "mse", "b": "mse"})
+    with pytest.raises(ValueError, match=r"a list of losses needs .* or a subclassed model whose call\(\) returns a "
+                                         r"dict.* 'subclassed' has no named outputs \(it is subclassed\)"):
+        Subclassed(name="subclassed").compile(loss=["mse", "mse"])
+    one = Subclassed(name="subclassed")
+    one.compile(optimizer="sgd", loss={"a": "mse", "b": "mse"})  # names what call() should return
+    with pytest.raises(ValueError, match=r"model 'subclassed' was compiled for outputs \['a', 'b'\] \(a dict of "
+                                         r"losses\), so its call\(\) must return a dict with those keys; it returned "
+                                         r"one output"):
+        one.fit(X, {"a": X, "b": X}, verbose=0)
 
 
 def test_metric_objects_are_copied_named_per_output_and_repeated_names_numbered():
@@ -351,3 +357,37 @@ def test_a_dict_of_outputs_survives_files_and_conversion_both_ways(tmp_path):
     assert list(loaded.predict(X[:4])) == ["reg", "cls"]
     np.testing.assert_allclose(loaded.predict(X[:4])["reg"], theirs.predict(X[:4], verbose=0)["reg"], rtol=1e-5,
                                atol=1e-6)
+
+
+def dict_heads(lib):
+    """The same two heads as ``dict_output_model``, as a subclassed model whose call() returns a dict."""
+    class Heads(lib.Model):
+        def __init__(self, **kwargs):
+            super().__init__(**kwargs)
+            self.hidden = lib.layers.Dense(6, activation="relu")
+            self.reg = lib.layers.Dense(2)
+            self.cls = lib.layers.Dense(3, activation="softmax")
+
+        def call(self, x):
+            h = self.hidden(x)
+            return {"reg": self.reg(h), "cls": self.cls(h)}
+
+    return Heads()
+
+
+def test_a_subclassed_model_that_returns_a_dict_trains_like_keras():
+    theirs, ours = dict_heads(keras), dict_heads(mc)
+    theirs(X[:1])
+    ours(X[:1])
+    ours.set_weights(theirs.get_weights())
+    args = dict(loss={"reg": "mse", "cls": "sparse_categorical_crossentropy"}, loss_weights={"cls": 1.0, "reg": 0.5},
+                metrics={"cls": ["accuracy"], "reg": ["mae"]})
+    theirs.compile(optimizer=keras.optimizers.SGD(0.1), jit_compile=False, **args)
+    ours.compile(optimizer=mc.optimizers.SGD(0.1), **args)
+    fit = dict(batch_size=8, epochs=3, shuffle=False, verbose=0)
+    h_ours = ours.fit(X, {"cls": YC, "reg": YR}, sample_weight={"cls": SW}, **fit)
+    h_theirs = theirs.fit(X, {"cls": YC, "reg": YR}, sample_weight={"cls": SW, "reg": np.ones(24)}, **fit)
+    assert_trained_alike(ours, theirs, h_ours, h_theirs, {"loss", "cls_loss", "reg_loss", "cls_accuracy", "reg_mae"})
+    np.testing.assert_allclose(ours.evaluate(X, {"cls": YC, "reg": YR}, verbose=0),
+                               theirs.evaluate(X, {"cls": YC, "reg": YR}, verbose=0), rtol=1e-5, atol=1e-7)
+    assert list(ours.predict(X)) == ["reg", "cls"]

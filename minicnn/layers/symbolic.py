@@ -67,7 +67,9 @@ def is_symbolic(x) -> bool:
 
 
 def map_structure(fn, x):
-    """Apply ``fn`` to a tensor or to each element of a list/tuple of tensors."""
+    """Apply ``fn`` to a tensor or to each element of a list/tuple or dict of tensors."""
     if isinstance(x, (list, tuple)):
         return type(x)(fn(t) for t in x)
+    if isinstance(x, dict):
+        return {k: fn(t) for k, t in x.items()}
     return fn(x)

@@ -54,9 +54,16 @@ class OutputLosses:
 
     @classmethod
     def for_model(cls, model, loss, loss_weights, metrics, weighted_metrics):
-        """The compiled outputs of ``model`` if it has several or returns a dict (None otherwise)."""
-        names = model._output_keys if model.outputs else []
-        if len(names) < 2 and getattr(model, "_output_dict", None) is None:
+        """The compiled outputs of ``model`` if it has several or returns a dict (None otherwise).
+        A subclassed model has no symbolic outputs: a dict of losses names what its
+        ``call`` returns (a dict with those keys), as in Keras."""
+        if model.outputs:
+            names = model._output_keys
+            if len(names) < 2 and getattr(model, "_output_dict", None) is None:
+                return None
+        elif isinstance(loss, dict) and loss:
+            names = list(loss)  # in the losses' order, as Keras lists them for a subclassed model
+        else:
             return None
         return cls(model.name, names, loss, loss_weights, metrics, weighted_metrics)
 
@@ -210,13 +217,25 @@ class OutputLosses:
 
     def as_list(self, pred) -> list:
         """The model's outputs in output order (a dict model returns them by key)."""
-        return [pred[k] for k in self.names] if isinstance(pred, dict) else pred
+        if isinstance(pred, dict):
+            missing = [k for k in self.names if k not in pred]
+            if missing:
+                raise ValueError(f"model '{self.model_name}' returned outputs {sorted(pred, key=str)}, but it was "
+                                 f"compiled for outputs {self.names}; missing {missing}")
+            return [pred[k] for k in self.names]
+        if not isinstance(pred, (list, tuple)) or len(pred) != len(self.names):
+            got = f"a list of {len(pred)}" if isinstance(pred, (list, tuple)) else "one output"
+            raise ValueError(f"model '{self.model_name}' was compiled for outputs {self.names} (a dict of losses), "
+                             f"so its call() must return a dict with those keys; it returned {got}")
+        return list(pred)
 
     def check_labels(self, y, shapes) -> None:
         """Each output's host labels against its loss (``check_labels``), once before training."""
-        for loss, labels, shape, name in zip(self.losses, y, shapes, self.names):
+        if isinstance(shapes, dict):  # a subclassed model's dict of outputs
+            shapes = [shapes.get(k) for k in self.names]
+        for loss, labels, shape, name in zip(self.losses, y, shapes or [None] * len(self.names), self.names):
             check = getattr(loss, "check_labels", None)
-            if check is not None and isinstance(labels, np.ndarray) and shape[-1]:
+            if check is not None and isinstance(labels, np.ndarray) and shape and shape[-1]:
                 try:
                     check(labels, shape[-1])
                 except ValueError as exc:
@@ -252,7 +271,8 @@ def renamed_weighted(weighted_metrics, plain_metrics, loss) -> list:
 def single_output_loss(model_name, output_names, loss, loss_weights):
     """The loss of a one-output model: a list/dict of one is that loss; anything else
     that only makes sense for several outputs is a clear error."""
-    many = "needs a functional model with several outputs (it names them)"
+    many = ("needs a functional model with several outputs (it names them), or a subclassed model whose call() "
+            "returns a dict, compiled with losses by its keys")
     has = (f"has one output named {output_names[0]!r}" if output_names
            else "has no named outputs (it is subclassed)")
     if loss_weights is not None:
