@@ -35,6 +35,6 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Input", "Model", "Sequential", "Tensor", "activations", "applications", "autograd", "backend", "callbacks",
-    "constraints", "datasets", "initializers", "layers", "losses", "metrics", "models", "no_grad", "optimizers",
-    "utils",
+    "constraints", "datasets", "initializers", "layers", "losses", "metrics", "models", "no_grad", "ops",
+    "optimizers", "regularizers", "utils",
 ]

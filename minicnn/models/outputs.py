@@ -35,6 +35,7 @@ import numpy as np
 
 from .. import losses
 from ..autograd import Tensor
+from ..backend import get_array_module
 from ..metrics import Mean
 from ..metrics import get as get_metric
 
@@ -286,3 +287,31 @@ def single_output_loss(model_name, output_names, loss, loss_weights):
         raise ValueError(f"compile(): a {type(loss).__name__} of losses {many}; model '{model_name}' {has}: "
                          f"give its loss alone, got {loss!r}")
     return loss
+
+
+# -- predict ----------------------------------------------------------------------------------
+def output_arrays(out):
+    """A model's output (a Tensor, or a list or dict of them) as arrays in the same structure."""
+    if isinstance(out, dict):
+        return {k: v.data if isinstance(v, Tensor) else v for k, v in out.items()}
+    if isinstance(out, (list, tuple)):
+        return [o.data if isinstance(o, Tensor) else o for o in out]
+    return out.data if isinstance(out, Tensor) else out
+
+
+def joined_batches(batches, finish=None):
+    """``predict``'s result: the outputs of each batch (an array, or a list or dict of
+    arrays) joined along the batch axis in that structure, each passed through ``finish``."""
+    finish = finish or (lambda a: a)
+
+    def join(arrays):
+        if len(arrays) == 1:
+            return finish(arrays[0])  # no copy (predict_on_batch)
+        xp = get_array_module(*arrays)
+        return finish(xp.concatenate(arrays, axis=0) if arrays else np.zeros((0,)))
+
+    if batches and isinstance(batches[0], dict):
+        return {k: join([b[k] for b in batches]) for k in batches[0]}
+    if batches and isinstance(batches[0], list):
+        return [join([b[i] for b in batches]) for i in range(len(batches[0]))]
+    return join(batches)

@@ -22,7 +22,7 @@ import warnings
 import numpy as np
 
 from .. import backend, losses, optimizers
-from ..autograd import Tensor, no_grad
+from ..autograd import no_grad
 from ..callbacks import CallbackList, History
 from ..callbacks.monitors import GPU_NAN_CHECK_EVERY
 from ..metrics import Mean
@@ -33,7 +33,7 @@ from .data import (ArrayBatches, batch_size_or_default, batch_source, checked_ar
                    take, unpack_x_y_sample_weight)
 from .gpu import on_device
 from .logs import LazyLogs, as_floats, in_keras_order
-from .outputs import OutputLosses, renamed_weighted, single_output_loss
+from .outputs import OutputLosses, joined_batches, output_arrays, renamed_weighted, single_output_loss
 
 
 class Trainer:
@@ -372,21 +372,13 @@ class Trainer:
         outs = []
         with no_grad(), blas_on_one_thread():
             for xb, _ in on_device(self, batches)[0]:
-                outs.append(_arrays(self.predict_step((xb,))))
-        done = backend.to_numpy if return_numpy else (lambda a: a)
-        if outs and isinstance(outs[0], dict):
-            return {k: done(_concat([o[k] for o in outs])) for k in outs[0]}
-        if outs and isinstance(outs[0], list):
-            return [done(_concat([o[i] for o in outs])) for i in range(len(outs[0]))]
-        return done(_concat(outs))
+                outs.append(output_arrays(self.predict_step((xb,))))
+        return joined_batches(outs, backend.to_numpy if return_numpy else None)
 
     def predict_on_batch(self, x):
         x, _ = checked_arrays(x, None, self.inputs, "predict_on_batch")
         with no_grad(), blas_on_one_thread():
-            out = _arrays(self(x, training=False))
-        if isinstance(out, dict):
-            return {k: backend.to_numpy(a) for k, a in out.items()}
-        return [backend.to_numpy(a) for a in out] if isinstance(out, list) else backend.to_numpy(out)
+            return joined_batches([output_arrays(self(x, training=False))], backend.to_numpy)
 
     def test_on_batch(self, x, y, return_dict=False):
         self._require_compiled("test_on_batch")
@@ -402,20 +394,6 @@ class Trainer:
         holds one and the model is compiled (as Keras). All or nothing: a file that does not fit (or
         holds NaN/inf, unless ``allow_nonfinite=True``) raises ``WeightsFileError`` and changes nothing."""
         weights_file.load_weights(self, filepath, allow_nonfinite=allow_nonfinite)
-
-
-def _arrays(out):
-    """A model's output (a Tensor, or a list or dict of them) as arrays in the same structure."""
-    if isinstance(out, dict):
-        return {k: v.data if isinstance(v, Tensor) else v for k, v in out.items()}
-    if isinstance(out, (list, tuple)):
-        return [o.data if isinstance(o, Tensor) else o for o in out]
-    return out.data if isinstance(out, Tensor) else out
-
-
-def _concat(arrays):
-    xp = backend.get_array_module(*arrays)
-    return xp.concatenate(arrays, axis=0) if arrays else np.zeros((0,))
 
 
 def _verbosity(verbose) -> int:
