@@ -102,6 +102,12 @@ def _arguments(layer, cls) -> dict:
     accepted = accepted_arguments(cls)
     args = {k: v for k, v in config.items()
             if (k in accepted or accepted is None) and not any(s in k for s in _SKIPPED)}
+    for key, value in args.items():
+        if key.endswith(("_regularizer", "_constraint")) and callable(value):
+            raise ValueError(f"Layer '{layer.name}': {key} is your function {value!r}, which Keras would call on "
+                             "its own tensors; to_keras carries the built-in regularizers and constraints only "
+                             "(give the layer one of minicnn.regularizers'/constraints' classes). Nothing was "
+                             "converted.")
     args["dtype"] = str(layer.dtype if isinstance(layer.dtype, str) else layer.dtype.name)
     args.pop("batch_shape", None)
     return args

@@ -35,6 +35,8 @@ def lookup(identifier, family: type, by_name: dict, what: str, hint: str):
     in ``by_name``, Keras' dict for one, or a function (kept as it is)."""
     if identifier is None or isinstance(identifier, family):
         return identifier
+    if isinstance(identifier, type) and issubclass(identifier, family):
+        return identifier()  # the class itself, with its defaults (as Keras)
     if isinstance(identifier, str) and identifier in by_name:
         return by_name[identifier]()
     if isinstance(identifier, dict) and identifier.get("class_name") in by_name:

@@ -26,6 +26,7 @@ from __future__ import annotations
 import math
 
 from . import schedules  # noqa: F401 - Keras' spelling: optimizers.schedules.ExponentialDecay
+from .autograd import Tensor
 from .backend import get_array_module
 from .ops.kernels import fast_kernel
 
@@ -91,7 +92,7 @@ class Optimizer:
             self.update(var.data, g.astype(var.data.dtype, copy=False), slots, lr)
             if getattr(var, "constraint", None) is not None:  # back onto its allowed set (constraints.py)
                 projected = var.constraint(var.data)
-                var.data[...] = getattr(projected, "data", projected)
+                var.data[...] = projected.data if isinstance(projected, Tensor) else projected
             var.version += 1
 
     def apply_gradients(self, grads_and_vars) -> None:

@@ -61,9 +61,10 @@ class RandomSource:
 
     def uniform(self, shape, xp=np, dtype=np.float64):
         """Numbers in [0, 1) where ``xp`` keeps its arrays: NumPy's generator on
-        the host, the layer's ``DeviceStream`` otherwise."""
+        the host (float64, as it draws them), the layer's ``DeviceStream`` in
+        ``dtype`` otherwise."""
         if xp is np:
-            return self.generator().random(shape).astype(dtype, copy=False)
+            return self.generator().random(shape)
         return self._stream(xp).uniform(shape, dtype)
 
     def normal(self, shape, stddev, xp=np, dtype=np.float64):
@@ -71,6 +72,13 @@ class RandomSource:
         if xp is np:
             return self.generator().normal(0.0, stddev, shape).astype(dtype, copy=False)
         return self._stream(xp).normal(shape, dtype) * np.dtype(dtype).type(stddev)
+
+    def prepare(self, xp) -> None:
+        """Make the device stream, or key it again after ``set_seed``, now: a CUDA
+        graph's step calls this before each capture and replay, so the host copy
+        this may take never lands inside a capture, and a replay draws from the
+        current key (the graph reads key and position from device memory)."""
+        self._stream(xp)
 
     def _stream(self, xp) -> DeviceStream:
         source = self.generator()
@@ -117,10 +125,11 @@ class DeviceStream:
         return z ^ (z >> np.uint64(31))
 
     def uniform(self, shape, dtype=np.float64):
-        """Numbers in [0, 1): the top 24 (float32) or 53 (float64) bits of each
-        hash, times 2^-24 or 2^-53, so every value is exact in ``dtype``."""
+        """Numbers in [0, 1): the top 11, 24 or 53 bits of each hash (float16, 32,
+        64: the significand's width), times 2^-11, 2^-24 or 2^-53, so every value
+        is exact in ``dtype`` and below 1."""
         dtype = np.dtype(dtype)
-        mantissa = 24 if dtype.itemsize <= 4 else 53
+        mantissa = {2: 11, 4: 24}.get(dtype.itemsize, 53)
         n = int(np.prod(shape, dtype=np.int64))
         top = self.bits(n) >> np.uint64(64 - mantissa)
         return (top.astype(dtype) * dtype.type(2.0 ** -mantissa)).reshape(shape)

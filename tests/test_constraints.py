@@ -143,3 +143,30 @@ def test_a_custom_layer_may_put_a_constraint_object_in_its_config(tmp_path):
     model = mc.Sequential([mc.Input((3,)), Clipped(limit=constraints.NonNeg())])
     model.save(tmp_path / "m.keras")
     assert isinstance(mc.models.load_model(tmp_path / "m.keras").layers[0].limit, constraints.NonNeg)
+
+
+def test_a_constraint_class_is_made_and_a_tensor_result_is_taken():
+    """As Keras: ``kernel_constraint=constraints.MaxNorm`` means MaxNorm(). A constraint
+    written with minicnn.ops returns a Tensor; one returning any other array is assigned
+    as that array (a CuPy array's own ``.data`` is a memory pointer, not its values)."""
+
+    class WithData(np.ndarray):
+        data = "a memory pointer"
+
+    model = mc.Sequential([mc.Input((4,)),
+                           mc.layers.Dense(3, kernel_constraint=constraints.MaxNorm,
+                                           bias_constraint=lambda b: mc.ops.maximum(b, 1.0)),
+                           mc.layers.Dense(2, kernel_constraint=lambda w: np.zeros_like(w).view(WithData))])
+    assert isinstance(model.layers[0].kernel.constraint, constraints.MaxNorm)
+    model.compile(optimizer="sgd", loss="mse")
+    model.fit(np.ones((8, 4), "float32"), np.ones((8, 2), "float32"), verbose=0)
+    assert np.linalg.norm(model.layers[0].kernel.numpy(), axis=0).max() <= 2.0 + 1e-6
+    assert model.layers[0].bias.numpy().min() >= 1.0 and not model.layers[1].kernel.numpy().any()
+    assert isinstance(mc.regularizers.get(mc.regularizers.L2), mc.regularizers.L2)
+
+
+def test_to_keras_refuses_a_function_it_cannot_carry():
+    pytest.importorskip("keras")
+    model = mc.Sequential([mc.Input((4,)), mc.layers.Dense(3, kernel_constraint=lambda w: w)])
+    with pytest.raises(ValueError, match="kernel_constraint is your function .* Nothing was converted"):
+        interop.to_keras(model)

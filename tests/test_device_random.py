@@ -30,17 +30,17 @@ def test_the_stream_is_a_hash_of_key_plus_position_split_anywhere():
     assert not np.array_equal(DeviceStream(43, np).bits(30), whole)
 
 
-@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
 def test_uniform_numbers_are_uniform_on_0_1_and_exact_in_their_dtype(dtype):
     u = DeviceStream(7, np).uniform((400, 500), dtype)
     assert u.dtype == dtype and u.shape == (400, 500)
     assert u.min() >= 0 and u.max() < 1
-    step = 2.0 ** -(24 if dtype == np.float32 else 53)
+    step = 2.0 ** -{np.float16: 11, np.float32: 24, np.float64: 53}[dtype]
     np.testing.assert_array_equal(np.mod(u.astype(np.float64), step), 0)
-    counts = np.histogram(u, bins=100, range=(0, 1))[0]
-    expected = u.size / 100
+    counts = np.histogram(u, bins=128, range=(0, 1))[0]  # 128 bins: each holds as many float16 values
+    expected = u.size / 128
     chi2 = ((counts - expected) ** 2 / expected).sum()
-    assert chi2 < 99 + 4 * np.sqrt(2 * 99)  # 99 degrees of freedom: mean 99, sd 14
+    assert chi2 < 127 + 4 * np.sqrt(2 * 127)  # 127 degrees of freedom: mean 127, sd 16
     # neighbours in the stream are uncorrelated (a weak hash shows up here first)
     flat = u.ravel().astype(np.float64)
     assert abs(np.corrcoef(flat[:-1], flat[1:])[0, 1]) < 0.01
@@ -109,6 +109,43 @@ def test_gaussian_noise_on_the_gpu_path_has_the_asked_sd_and_passes_gradients(on
     assert noise.dtype == np.float32 and abs(noise.std() - 0.2) < 0.005 and abs(noise.mean()) < 0.005
     assert not np.array_equal(noise, layer(x, training=True).numpy())
     np.testing.assert_array_equal(layer(x, training=False).numpy(), x)
+
+
+def test_a_float32_layer_draws_float32_numbers_on_the_device(on_the_stand_in_device, monkeypatch):
+    drawn = []
+    original = DeviceStream.uniform
+
+    def recording(self, shape, dtype=np.float64):
+        drawn.append(np.dtype(dtype))
+        return original(self, shape, dtype)
+
+    monkeypatch.setattr(DeviceStream, "uniform", recording)
+    masks(layers.Dropout(0.5), 1)
+    layers.GaussianNoise(0.1)(np.zeros((4, 3), "float32"), training=True)
+    assert drawn == [np.float32, np.float32]
+
+
+def test_a_captured_step_keys_the_streams_before_it_runs():
+    """``CapturedTrainStep`` makes each device stream, and keys it again after
+    set_random_seed, before the step, so no host copy happens inside a capture
+    and replays (which read key and position from device memory) follow the seed."""
+    from minicnn.models.gpu.graph import CapturedTrainStep  # noqa: PLC0415 - imports no CuPy
+
+    device = NumpyAsDevice()
+    model = mc.Sequential([mc.Input((8,)), layers.Dropout(0.5), layers.GaussianNoise(0.1), layers.Dense(2)])
+    model.compile(optimizer="sgd", loss="mse")
+    step = CapturedTrainStep(model)
+    utils.set_random_seed(1)
+    step._prepare_random_streams(device)
+    streams = [model.layers[i]._random._device for i in (0, 1)]
+    assert device.copies == 2 and all(s is not None for s in streams)
+    keys = [int(s.state[0]) for s in streams]
+    step._prepare_random_streams(device)
+    assert device.copies == 2  # nothing to do
+    utils.set_random_seed(2)
+    step._prepare_random_streams(device)
+    assert device.copies == 4 and [model.layers[i]._random._device for i in (0, 1)] == streams  # in place
+    assert [int(s.state[0]) for s in streams] != keys
 
 
 def test_a_cuda_graph_accepts_dropout_and_gaussian_noise_but_not_host_drawn_augmentation():

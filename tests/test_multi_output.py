@@ -391,3 +391,69 @@ def test_a_subclassed_model_that_returns_a_dict_trains_like_keras():
     np.testing.assert_allclose(ours.evaluate(X, {"cls": YC, "reg": YR}, verbose=0),
                                theirs.evaluate(X, {"cls": YC, "reg": YR}, verbose=0), rtol=1e-5, atol=1e-7)
     assert list(ours.predict(X)) == ["reg", "cls"]
+
+
+def test_dict_models_list_their_losses_as_keras_does_and_a_one_key_dict_is_one_output():
+    """Per-output losses in the order of the dict of losses (else of the model's dict), metrics
+    by name; a dict with one key takes a plain target and loss and logs plain metric names."""
+    def model(lib, keys):
+        x = lib.Input((5,), name="x")
+        hidden = lib.layers.Dense(6, activation="relu")(x)
+        heads = {"z": lib.layers.Dense(3, activation="softmax", name="c")(hidden), "a": lib.layers.Dense(2)(hidden)}
+        return lib.Model(x, {k: heads[k] for k in keys})
+
+    targets = {"z": YC, "a": YR}
+    for keys, loss in [(("z", "a"), {"z": "sparse_categorical_crossentropy", "a": "mse"}),
+                       (("z", "a"), {"a": "mse", "z": "sparse_categorical_crossentropy"})]:
+        theirs, ours = model(keras, keys), model(mc, keys)
+        ours.set_weights(theirs.get_weights())
+        for m in (theirs, ours):
+            m.compile(optimizer="sgd", loss=loss, metrics={"z": ["accuracy"], "a": ["mae"]})
+        np.testing.assert_allclose(ours.evaluate(X, targets, verbose=0), theirs.evaluate(X, targets, verbose=0),
+                                   rtol=1e-5, atol=1e-7)
+    theirs, ours = model(keras, ("z",)), model(mc, ("z",))
+    ours.set_weights(theirs.get_weights())
+    args = dict(loss="sparse_categorical_crossentropy", metrics=["accuracy"], weighted_metrics=["accuracy"])
+    theirs.compile(optimizer=keras.optimizers.SGD(0.1), jit_compile=False, **args)
+    ours.compile(optimizer=mc.optimizers.SGD(0.1), **args)
+    fit = dict(batch_size=8, epochs=2, shuffle=False, verbose=0, sample_weight=SW)
+    assert_trained_alike(ours, theirs, ours.fit(X, YC, **fit), theirs.fit(X, YC, **fit),
+                         {"loss", "accuracy", "weighted_accuracy"})
+    assert list(ours.predict(X)) == ["z"]
+
+
+def test_a_dict_model_inside_another_functional_model():
+    inner_k, inner_m = dict_output_model(keras), dict_output_model(mc)
+    inner_m.set_weights(inner_k.get_weights())
+    picked, passed = {}, {}
+    for lib, inner in ((keras, inner_k), (mc, inner_m)):
+        x = lib.Input((5,))
+        out = inner(x)
+        assert list(out) == ["reg", "cls"]
+        picked[lib], passed[lib] = lib.Model(x, out["cls"]), lib.Model(x, out)
+    np.testing.assert_allclose(picked[mc].predict(X), picked[keras].predict(X, verbose=0), rtol=1e-5, atol=1e-6)
+    ours, theirs = passed[mc].predict(X), passed[keras].predict(X, verbose=0)
+    assert list(ours) == list(theirs) == ["reg", "cls"]
+    np.testing.assert_allclose(ours["reg"], theirs["reg"], rtol=1e-5, atol=1e-6)
+
+
+def test_named_outputs_with_one_loss_are_clear_errors():
+    class Heads(mc.Model):
+        def call(self, x):
+            return {"a": x, "b": x}
+
+    model = Heads(name="heads")
+    model.compile(optimizer="sgd", loss="mse")
+    with pytest.raises(ValueError, match=r"fit: y is a dict of targets \['a', 'b'\], but the model was compiled for "
+                                         r"one output; .* takes a dict of losses by those names"):
+        model.fit(X, {"a": X, "b": X}, verbose=0)
+    with pytest.raises(ValueError, match=r"model 'heads' returned a dict of outputs \['a', 'b'\] but was compiled "
+                                         r"with one loss: give compile\(\) a dict of losses by those keys"):
+        model.fit(X, X, verbose=0)
+
+
+def test_predict_returns_new_arrays_even_when_the_output_is_a_view_of_the_input():
+    model = mc.Sequential([mc.Input((2, 3)), mc.layers.Flatten()])
+    x = np.ones((4, 2, 3), "float32")
+    model.predict(x)[0, 0] = 99.0
+    assert x[0, 0, 0] == 1.0

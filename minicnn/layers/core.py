@@ -136,7 +136,7 @@ class Dropout(Layer):
             return inputs
         shape = self.noise_shape or inputs.shape
         shape = tuple(s if s is not None else inputs.shape[i] for i, s in enumerate(shape))
-        uniform = self._random.uniform(shape, backend.get_array_module(inputs.data))
+        uniform = self._random.uniform(shape, backend.get_array_module(inputs.data), inputs.dtype)
         mask = (uniform >= self.rate).astype(inputs.dtype)
         mask *= mask.dtype.type(1.0 / (1.0 - self.rate))
         return inputs * as_tensor(mask)

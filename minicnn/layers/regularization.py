@@ -49,7 +49,7 @@ class GaussianNoise(Layer):
     def call(self, inputs, training=False):
         if not training or self.stddev == 0:
             return inputs
-        noise = self._random.normal(inputs.shape, self.stddev, backend.get_array_module(inputs.data))
+        noise = self._random.normal(inputs.shape, self.stddev, backend.get_array_module(inputs.data), inputs.dtype)
         return inputs + as_tensor(noise.astype(inputs.dtype, copy=False))
 
     def compute_output_shape(self, input_shape):

@@ -114,6 +114,10 @@ def checked_arrays(x, y, inputs, who: str, outputs=None):
     ``outputs`` (a model with several outputs: ``outputs.OutputLosses``) arranges
     ``y`` as the list of one target per output."""
     x = as_array(arrange_inputs(x, inputs, who))
+    if outputs is None and isinstance(y, dict):
+        raise ValueError(f"{who}: y is a dict of targets {sorted(y, key=str)}, but the model was compiled for one "
+                         "output; a model whose outputs are named (a dict, or several) takes a dict of losses by "
+                         "those names in compile()")
     if outputs is None or y is None:
         y = as_array(y)
         validate_arrays(x, y, who)

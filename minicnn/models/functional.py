@@ -101,6 +101,8 @@ def _run_node(node, values: dict, training) -> None:
     if "training" not in kwargs:
         kwargs["training"] = training
     result = node.layer(args if isinstance(node.inputs, (list, tuple)) else args[0], *extra_args, **kwargs)
+    if isinstance(result, dict):  # a nested model with a dict of outputs: its node lists them by sorted key
+        result = [result[k] for k in sorted(result)]
     results = result if isinstance(result, (list, tuple)) else [result]
     for t, value in zip(node.output_tensors, results):
         values[id(t)] = value

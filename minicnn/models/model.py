@@ -149,6 +149,16 @@ class Model(Trainer, Layer):
             return {k: by_key[k] for k in self._output_dict}
         return out[0] if self._single_output else out
 
+    def _symbolic_call(self, inputs, training, args, kwargs):
+        """Called on KerasTensors inside another functional model: a model built with a
+        dict of outputs gives a dict of KerasTensors, as its ``call`` gives a dict of values
+        (the node keeps them as a list in sorted-key order, which ``run_graph`` follows)."""
+        outputs = super()._symbolic_call(inputs, training, args, kwargs)
+        if getattr(self, "_output_dict", None) is None:
+            return outputs
+        by_key = dict(zip(sorted(self._output_dict), outputs))
+        return {k: by_key[k] for k in self._output_dict}
+
     def compute_output_shape(self, input_shape):
         if self._graph is not None:
             shapes = [t.shape for t in self._graph["inputs"]]

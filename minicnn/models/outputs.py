@@ -58,17 +58,21 @@ class OutputLosses:
         """The compiled outputs of ``model`` if it has several or returns a dict (None otherwise).
         A subclassed model has no symbolic outputs: a dict of losses names what its
         ``call`` returns (a dict with those keys), as in Keras."""
+        dict_keys = getattr(model, "_output_dict", None)
         if model.outputs:
             names = model._output_keys
-            if len(names) < 2 and getattr(model, "_output_dict", None) is None:
+            if len(names) < 2 and dict_keys is None:
                 return None
         elif isinstance(loss, dict) and loss:
-            names = list(loss)  # in the losses' order, as Keras lists them for a subclassed model
+            names = dict_keys = list(loss)
         else:
             return None
-        return cls(model.name, names, loss, loss_weights, metrics, weighted_metrics)
+        # Keras lists a dict model's output losses in the order of the dict of losses, else of the outputs
+        loss_order = None if dict_keys is None else list(loss) if isinstance(loss, dict) else list(dict_keys)
+        return cls(model.name, names, loss, loss_weights, metrics, weighted_metrics, loss_order)
 
-    def __init__(self, model_name, names, loss, loss_weights=None, metrics=None, weighted_metrics=None):
+    def __init__(self, model_name, names, loss, loss_weights=None, metrics=None, weighted_metrics=None,
+                 loss_order=None):
         self.model_name, self.names = model_name, list(names)
         if isinstance(loss, (list, tuple, dict)):
             given = self._per_output(loss, "loss")
@@ -81,6 +85,8 @@ class OutputLosses:
         self.weights = [1.0] * len(self.names) if loss_weights is None else [
             self._number(w, name) for w, name in zip(self._per_output(loss_weights, "loss_weights"), self.names)]
         trained = [i for i, entry in enumerate(self.losses) if entry is not None]
+        if loss_order is not None:
+            trained.sort(key=lambda i: loss_order.index(self.names[i]) if self.names[i] in loss_order else len(names))
         self.trackers = [Mean(f"{self.names[i]}_loss") for i in trained] if len(trained) > 1 else []
         self._tracker_of = dict(zip(trained, self.trackers))
         self._taken = {}  # metric name -> how often given, for Keras' _1, _2 suffixes
@@ -135,9 +141,10 @@ class OutputLosses:
                 if metric is identifier:  # the user's object: the model counts into its own copy
                     metric = copy.copy(metric)
                     metric.reset_state()
-                name = f"{self.names[i]}_{metric.name}"
+                prefix = f"{self.names[i]}_" if len(self.names) > 1 else ""  # one output: plain names
+                name = f"{prefix}{metric.name}"
                 if what == "weighted_metrics" and name in seen:
-                    name = f"{self.names[i]}_weighted_{metric.name}"
+                    name = f"{prefix}weighted_{metric.name}"
                 seen[name] = seen.get(name, 0) + 1
                 metric.name = name if seen[name] == 1 else f"{name}_{seen[name] - 1}"
                 pairs.append((i, metric))
@@ -148,6 +155,8 @@ class OutputLosses:
         """``y`` as a list in output order: from a list/tuple with one target per output
         or a dict by output name. An output without loss and metrics may have None."""
         n, names = len(self.names), self.names
+        if n == 1 and not isinstance(y, (list, tuple, dict)):
+            return [y]  # a dict model with one output takes its target alone too, as Keras
         if isinstance(y, dict):
             extra = sorted(set(y) - set(names), key=str)
             missing = [k for i, k in enumerate(names) if y.get(k) is None and self._needs_target(i)]
@@ -301,12 +310,11 @@ def output_arrays(out):
 
 def joined_batches(batches, finish=None):
     """``predict``'s result: the outputs of each batch (an array, or a list or dict of
-    arrays) joined along the batch axis in that structure, each passed through ``finish``."""
+    arrays) joined along the batch axis in that structure, each passed through ``finish``.
+    Always new arrays: an output may be a view of the input (Flatten, Reshape)."""
     finish = finish or (lambda a: a)
 
     def join(arrays):
-        if len(arrays) == 1:
-            return finish(arrays[0])  # no copy (predict_on_batch)
         xp = get_array_module(*arrays)
         return finish(xp.concatenate(arrays, axis=0) if arrays else np.zeros((0,)))
 

@@ -113,6 +113,9 @@ class Trainer:
         With several outputs, Σ wᵢ·lossᵢ, each lossᵢ added to its tracker (as Keras)."""
         if self._output_losses is not None:
             loss = self._output_losses(y, y_pred, sample_weight)
+        elif isinstance(y_pred, dict):
+            raise ValueError(f"model '{self.name}' returned a dict of outputs {sorted(y_pred, key=str)} but was "
+                             "compiled with one loss: give compile() a dict of losses by those keys")
         elif sample_weight is None:
             loss = self.loss(y, y_pred)
         else:

@@ -80,11 +80,13 @@ class CapturedTrainStep:
         self._counter_at = None  # the optimizer's iterations the device counter was last synced to
         self.eager_steps = self.replays = 0
         self.disabled_reason = None
+        self._random_sources = None  # the RandomSources of the layers that draw on the device
 
     # -- the step --------------------------------------------------------------------
     def __call__(self, x, y):
         cupy = backend.default_xp()
         self._sync_step_counter(cupy)
+        self._prepare_random_streams(cupy)
         if self.disabled_reason is None and self.eager_steps >= self.warmup:
             sig = _signature(x, y) + (self.optimizer.learning_rate,)
             captured = self.graphs.get(sig)
@@ -121,6 +123,17 @@ class CapturedTrainStep:
         if self._counter_at != self.optimizer.iterations:  # in place: captured graphs hold its address
             self.step_counter[...] = cupy.asarray(np.array([self.optimizer.iterations], dtype=np.float64))
             self._counter_at = self.optimizer.iterations
+
+    def _prepare_random_streams(self, cupy):
+        """Key the device random streams of Dropout and GaussianNoise (``random.DeviceStream``)
+        before the step, outside any capture: new ones get their one host copy here, and
+        after ``set_random_seed`` the replays draw from the new key, changed in place."""
+        if self._random_sources is None:
+            self._random_sources = [layer._random for layer in _all_layers(self.model)
+                                    if getattr(layer, "_random", None) is not None
+                                    and not layer.draws_host_random_numbers]
+        for source in self._random_sources:
+            source.prepare(cupy)
 
     def _advance_step_size(self, cupy):
         """t += 1 and alpha = lr·sqrt(1-β2ᵗ)/(1-β1ᵗ) (``Adam.step_size``), both on
