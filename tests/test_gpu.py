@@ -222,6 +222,29 @@ def test_seed_cnn_training_gpu_equals_cpu(on_gpu):
 
 @pytest.mark.gpu
 @pytest.mark.skipif(not HAS_GPU, reason="needs CuPy and an NVIDIA GPU (none found)")
+def test_constraints_and_a_dict_of_outputs_train_the_same_on_both_devices(on_gpu):
+    """Constraints projected on the device, per-output sample weights, a dict model's predict."""
+    x, y = _seed_data(64)
+    results = {}
+    for device in ("cpu", "gpu"):
+        backend.set_device(device)
+        mc.utils.set_random_seed(3)
+        inputs = mc.Input((32, 32, 3))
+        h = mc.layers.Conv2D(8, 3, kernel_constraint=mc.constraints.MaxNorm(0.5, axis=[0, 1, 2]))(inputs)
+        h = mc.layers.GlobalAveragePooling2D()(h)
+        model = mc.Model(inputs, {"cls": mc.layers.Dense(10, activation="softmax", bias_constraint="non_neg")(h),
+                                  "reg": mc.layers.Dense(1, kernel_constraint="unit_norm")(h)})
+        model.compile(optimizer=mc.optimizers.SGD(0.5), loss={"cls": "sparse_categorical_crossentropy", "reg": "mse"})
+        model.fit(x, {"cls": y, "reg": y[:, None] / 10.0}, sample_weight={"reg": np.linspace(0, 1, 64)},
+                  batch_size=16, epochs=1, shuffle=False, verbose=0)
+        results[device] = [backend.to_numpy(w) for w in model.get_weights()], model.predict(x[:8])
+    (w_cpu, p_cpu), (w_gpu, p_gpu) = results["cpu"], results["gpu"]
+    assert max(rel_err(a, b) for a, b in zip(w_gpu, w_cpu)) <= 1e-4
+    assert list(p_gpu) == ["cls", "reg"] and rel_err(p_gpu["cls"], p_cpu["cls"]) <= 1e-4
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not HAS_GPU, reason="needs CuPy and an NVIDIA GPU (none found)")
 def test_save_on_gpu_load_on_cpu_and_back(on_gpu, tmp_path):
     x, y = _seed_data(64)
     model = _seed_model()
