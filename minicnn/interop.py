@@ -15,6 +15,7 @@ from __future__ import annotations
 from . import layers as mc_layers
 from .layers.core import InputLayer
 from .models import Model, Sequential
+from .models.functional import in_key_order
 from .models.serialization import accepted_arguments, constructor_arguments
 
 # Arguments not carried over: the weights are copied, so initialisers are not needed. Regularizers and
@@ -65,8 +66,7 @@ def _convert(model, keras, target_layers, make_input, make_sequential, make_mode
     outs = [values[id(t)] for t in outputs]
     keys = _output_dict_keys(model)
     if keys is not None:  # a model that returns a dict: its outputs are listed by sorted key (both libraries)
-        by_key = dict(zip(sorted(keys), outs))
-        outs = {k: by_key[k] for k in keys}
+        outs = in_key_order(keys, outs)
     return make_model([values[id(t)] for t in inputs] if len(inputs) > 1 else values[id(inputs[0])],
                       outs if isinstance(outs, dict) or len(outs) > 1 else outs[0], name=model.name)
 

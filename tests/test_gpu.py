@@ -204,18 +204,27 @@ def _seed_model(optimizer="adam"):
     return model
 
 
+def _on_each_device(run):
+    """``run()`` with the CPU, then the GPU, as the device: (CPU result, GPU result)."""
+    results = []
+    for device in ("cpu", "gpu"):
+        backend.set_device(device)
+        results.append(run())
+    return results
+
+
 @pytest.mark.gpu
 @pytest.mark.skipif(not HAS_GPU, reason="needs CuPy and an NVIDIA GPU (none found)")
 def test_seed_cnn_training_gpu_equals_cpu(on_gpu):
     """Three Adam steps of the seed CNN: same losses and weights on both devices."""
     x, y = _seed_data(96)
-    results = {}
-    for device in ("cpu", "gpu"):
-        backend.set_device(device)
+
+    def run():
         model = _seed_model()
         losses = [model.train_on_batch(x[i:i + 32], y[i:i + 32]) for i in range(0, 96, 32)]
-        results[device] = losses, [backend.to_numpy(w) for w in model.get_weights()]
-    (l_cpu, w_cpu), (l_gpu, w_gpu) = results["cpu"], results["gpu"]
+        return losses, [backend.to_numpy(w) for w in model.get_weights()]
+
+    (l_cpu, w_cpu), (l_gpu, w_gpu) = _on_each_device(run)
     assert rel_err(np.array(l_gpu), np.array(l_cpu)) <= 1e-4
     assert max(rel_err(a, b) for a, b in zip(w_gpu, w_cpu)) <= 1e-4
 
@@ -225,9 +234,8 @@ def test_seed_cnn_training_gpu_equals_cpu(on_gpu):
 def test_constraints_and_a_dict_of_outputs_train_the_same_on_both_devices(on_gpu):
     """Constraints projected on the device, per-output sample weights, a dict model's predict."""
     x, y = _seed_data(64)
-    results = {}
-    for device in ("cpu", "gpu"):
-        backend.set_device(device)
+
+    def run():
         mc.utils.set_random_seed(3)
         inputs = mc.Input((32, 32, 3))
         h = mc.layers.Conv2D(8, 3, kernel_constraint=mc.constraints.MaxNorm(0.5, axis=[0, 1, 2]))(inputs)
@@ -237,8 +245,9 @@ def test_constraints_and_a_dict_of_outputs_train_the_same_on_both_devices(on_gpu
         model.compile(optimizer=mc.optimizers.SGD(0.5), loss={"cls": "sparse_categorical_crossentropy", "reg": "mse"})
         model.fit(x, {"cls": y, "reg": y[:, None] / 10.0}, sample_weight={"reg": np.linspace(0, 1, 64)},
                   batch_size=16, epochs=1, shuffle=False, verbose=0)
-        results[device] = [backend.to_numpy(w) for w in model.get_weights()], model.predict(x[:8])
-    (w_cpu, p_cpu), (w_gpu, p_gpu) = results["cpu"], results["gpu"]
+        return [backend.to_numpy(w) for w in model.get_weights()], model.predict(x[:8])
+
+    (w_cpu, p_cpu), (w_gpu, p_gpu) = _on_each_device(run)
     assert max(rel_err(a, b) for a, b in zip(w_gpu, w_cpu)) <= 1e-4
     assert list(p_gpu) == ["cls", "reg"] and rel_err(p_gpu["cls"], p_cpu["cls"]) <= 1e-4
 

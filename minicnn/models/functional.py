@@ -93,6 +93,13 @@ def run_graph(nodes, inputs, outputs, values: dict, training, chains=()):
     return [values[id(t)] for t in outputs]
 
 
+def in_key_order(keys, values_by_sorted_key) -> dict:
+    """A dict-output model's values, given in sorted-key order (how Keras and minicnn
+    list its outputs), as the dict ``{key: value}`` in the model's own key order."""
+    by_key = dict(zip(sorted(keys), values_by_sorted_key))
+    return {k: by_key[k] for k in keys}
+
+
 def _run_node(node, values: dict, training) -> None:
     """Call one node's layer on its inputs' values and store its outputs'."""
     args = [values[id(t)] for t in node.input_tensors]

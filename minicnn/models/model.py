@@ -16,7 +16,7 @@ import numpy as np
 from ..autograd import no_grad
 from ..layers.base import InputSpec, Layer, to_snake_case, training_scope, unique_name
 from ..layers.symbolic import KerasTensor
-from .functional import keras_layer_order, run_graph, topological_nodes
+from .functional import in_key_order, keras_layer_order, run_graph, topological_nodes
 from .fusion import plan_chains
 from .explain import print_explanation
 from .keras_paths import is_functional
@@ -33,6 +33,7 @@ class Model(Trainer, Layer):
         super().__init__(name=name or unique_name(self._default_name()), trainable=trainable, **kwargs)
         self._init_trainer()
         self._graph = None
+        self._output_dict = None  # the keys, for a functional model built with a dict of outputs
         if inputs is not None or outputs is not None:
             self._init_graph(inputs, outputs)
 
@@ -115,8 +116,7 @@ class Model(Trainer, Layer):
     def _output_keys(self) -> list[str]:
         """What dicts of targets, losses, metrics and sample weights are keyed by, in
         output order: a dict model's keys (sorted, as Keras), else ``output_names``."""
-        dict_keys = getattr(self, "_output_dict", None)
-        return sorted(dict_keys) if dict_keys is not None else self.output_names
+        return sorted(self._output_dict) if self._output_dict is not None else self.output_names
 
     @property
     def input(self):
@@ -145,8 +145,7 @@ class Model(Trainer, Layer):
             values[id(kt)] = x
         out = run_graph(g["nodes"], g["inputs"], g["outputs"], values, training, g["chains"])
         if self._output_dict is not None:
-            by_key = dict(zip(sorted(self._output_dict), out))
-            return {k: by_key[k] for k in self._output_dict}
+            return in_key_order(self._output_dict, out)
         return out[0] if self._single_output else out
 
     def _symbolic_call(self, inputs, training, args, kwargs):
@@ -154,10 +153,7 @@ class Model(Trainer, Layer):
         dict of outputs gives a dict of KerasTensors, as its ``call`` gives a dict of values
         (the node keeps them as a list in sorted-key order, which ``run_graph`` follows)."""
         outputs = super()._symbolic_call(inputs, training, args, kwargs)
-        if getattr(self, "_output_dict", None) is None:
-            return outputs
-        by_key = dict(zip(sorted(self._output_dict), outputs))
-        return {k: by_key[k] for k in self._output_dict}
+        return outputs if self._output_dict is None else in_key_order(self._output_dict, outputs)
 
     def compute_output_shape(self, input_shape):
         if self._graph is not None:

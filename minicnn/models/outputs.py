@@ -86,7 +86,7 @@ class OutputLosses:
             self._number(w, name) for w, name in zip(self._per_output(loss_weights, "loss_weights"), self.names)]
         trained = [i for i, entry in enumerate(self.losses) if entry is not None]
         if loss_order is not None:
-            trained.sort(key=lambda i: loss_order.index(self.names[i]) if self.names[i] in loss_order else len(names))
+            trained.sort(key=lambda i: loss_order.index(self.names[i]))  # the same names (checked above)
         self.trackers = [Mean(f"{self.names[i]}_loss") for i in trained] if len(trained) > 1 else []
         self._tracker_of = dict(zip(trained, self.trackers))
         self._taken = {}  # metric name -> how often given, for Keras' _1, _2 suffixes

@@ -26,6 +26,7 @@ from .. import layers as built_in_layers
 from ..layers.base import Layer
 from ..layers.core import InputLayer
 from ..layers.symbolic import KerasTensor
+from .functional import in_key_order
 from .keras_paths import is_functional, keras_class_name
 from .registry import built_in, find_class, registered_name
 
@@ -171,8 +172,7 @@ def functional_config(model) -> dict:
     ins = [_history(t, own, counts_own_call=True) for t in graph["inputs"]]
     outs = [_history(t, own, counts_own_call=True) for t in graph["outputs"]]
     if model._output_dict is not None:  # Keras writes a dict model's outputs as a dict, in the model's order
-        by_key = dict(zip(sorted(model._output_dict), outs))
-        outs = {k: by_key[k] for k in model._output_dict}
+        outs = in_key_order(model._output_dict, outs)
     return {"name": model.name, "trainable": model.trainable, "layers": entries,
             "input_layers": ins[0] if model._single_input else ins,
             "output_layers": outs if model._output_dict is not None or not model._single_output else outs[0]}
